@@ -1,0 +1,341 @@
+"""``Client`` and ``AsyncClient``: thin drivers of :func:`lattice_stripe.core.flow.create_session`.
+
+The generator decides everything (what to send, whether to retry, what to
+return); a driver only carries requests to its transport, sleeps when told,
+and hands back what came. Nothing is decided twice.
+"""
+
+import asyncio
+import logging
+import random as _random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from types import TracebackType
+
+from lattice_stripe.core.errors import APIConnectionError
+from lattice_stripe.core.flow import (
+    API_VERSION,
+    DEFAULT_BASE_URL,
+    CallOptions,
+    ClientConfig,
+    Sleep,
+    Step,
+    create_session,
+)
+from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.params import SessionCreateParams
+from lattice_stripe.core.ports import AsyncTransport, IdGenerator, RandomSource, SyncTransport
+from lattice_stripe.core.session import Session
+
+__all__ = ["AsyncClient", "Client"]
+
+logger = logging.getLogger("lattice_stripe")
+
+Params = Mapping[str, object] | SessionCreateParams
+Flow = Generator[Step, HttpResponse | None, Session]
+
+
+def new_idempotency_key() -> str:
+    """A fresh random idempotency key (UUID4)."""
+    return str(uuid.uuid4())
+
+
+def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: float) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s -> %s in %.3fs (request id %s)",
+            request.method,
+            request.url,
+            "no response" if response is None else response.status,
+            time.perf_counter() - started,
+            None if response is None else response.request_id,
+        )
+
+
+class _Settings:
+    """What both clients share: the checked configuration and the injected parts."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str,
+        stripe_version: str,
+        timeout: float,
+        connect_timeout: float,
+        max_retries: int,
+        max_response_bytes: int,
+        allow_http_localhost: bool,
+        random: RandomSource,
+        idempotency_key_factory: IdGenerator,
+    ) -> None:
+        self._config = ClientConfig(
+            api_key=api_key,
+            base_url=base_url,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+            allow_http_localhost=allow_http_localhost,
+        )
+        self._random = random
+        self._new_key = idempotency_key_factory
+
+    def _flow(self, params: Params, options: CallOptions) -> Flow:
+        return create_session(
+            self._config,
+            params,
+            options,
+            new_idempotency_key=self._new_key,
+            random=self._random,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self._config.base_url!r}, "
+            f"stripe_version={self._config.stripe_version!r}, "
+            f"transport={type(self._transport).__name__})"  # type: ignore[attr-defined]
+        )
+
+
+class Client(_Settings):
+    """The synchronous client. One per application; it owns its transport.
+
+    ``transport`` defaults to a new
+    :class:`~lattice_stripe.adapters.urllib3.Urllib3Transport` (the
+    ``lattice-stripe[urllib3]`` extra). ``sleep``, ``random`` and
+    ``idempotency_key_factory`` are injectable for deterministic tests.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        transport: SyncTransport | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        stripe_version: str = API_VERSION,
+        timeout: float = 80.0,
+        connect_timeout: float = 30.0,
+        max_retries: int = 2,
+        max_response_bytes: int = 1 << 20,
+        allow_http_localhost: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        random: RandomSource = _random.random,
+        idempotency_key_factory: IdGenerator = new_idempotency_key,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+            allow_http_localhost=allow_http_localhost,
+            random=random,
+            idempotency_key_factory=idempotency_key_factory,
+        )
+        if transport is None:
+            from lattice_stripe.adapters.urllib3 import Urllib3Transport
+
+            transport = Urllib3Transport()
+        self._transport: SyncTransport = transport
+        self._sleep = sleep
+        self.billing_portal = BillingPortal(sessions=Sessions(self))
+
+    def _run(self, flow: Flow) -> Session:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                started = time.perf_counter()
+                try:
+                    response = self._transport.send(step)
+                except APIConnectionError as error:
+                    _log_attempt(step, None, started)
+                    step = flow.throw(error)
+                    continue
+                _log_attempt(step, response, started)
+                step = flow.send(response)
+        except StopIteration as done:
+            session: Session = done.value
+            return session
+
+    def close(self) -> None:
+        """Close the transport (its connection pool)."""
+        self._transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_Settings):
+    """The asyncio client: the same API as :class:`Client`, awaited.
+
+    ``transport`` defaults to a new
+    :class:`~lattice_stripe.adapters.aiohttp.AiohttpTransport` (the
+    ``lattice-stripe[aiohttp]`` extra), whose session is created lazily inside
+    the running loop.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        transport: AsyncTransport | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        stripe_version: str = API_VERSION,
+        timeout: float = 80.0,
+        connect_timeout: float = 30.0,
+        max_retries: int = 2,
+        max_response_bytes: int = 1 << 20,
+        allow_http_localhost: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: RandomSource = _random.random,
+        idempotency_key_factory: IdGenerator = new_idempotency_key,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+            allow_http_localhost=allow_http_localhost,
+            random=random,
+            idempotency_key_factory=idempotency_key_factory,
+        )
+        if transport is None:
+            from lattice_stripe.adapters.aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport()
+        self._transport: AsyncTransport = transport
+        self._sleep = sleep
+        self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
+
+    async def _run(self, flow: Flow) -> Session:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    await self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                started = time.perf_counter()
+                try:
+                    response = await self._transport.asend(step)
+                except APIConnectionError as error:
+                    _log_attempt(step, None, started)
+                    step = flow.throw(error)
+                    continue
+                _log_attempt(step, response, started)
+                step = flow.send(response)
+        except StopIteration as done:
+            session: Session = done.value
+            return session
+
+    async def aclose(self) -> None:
+        """Close the transport (its aiohttp session, if the transport owns it)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Sessions:
+    """``client.billing_portal.sessions``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        params: Params,
+        *,
+        idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+        api_key: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Session:
+        """Create a portal session; redirect the customer to ``session.url`` at once.
+
+        ``params`` is a mapping with string keys (as in Stripe's docs) or a
+        :class:`~lattice_stripe.SessionCreateParams`. Invalid input raises
+        :class:`~lattice_stripe.ValidationError` and sends nothing.
+        """
+        options = CallOptions(
+            api_key=api_key,
+            idempotency_key=idempotency_key,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._client._run(self._client._flow(params, options))
+
+
+class AsyncSessions:
+    """``async_client.billing_portal.sessions``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        params: Params,
+        *,
+        idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+        api_key: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Session:
+        """Create a portal session; the awaited twin of :meth:`Sessions.create`."""
+        options = CallOptions(
+            api_key=api_key,
+            idempotency_key=idempotency_key,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return await self._client._run(self._client._flow(params, options))
+
+
+class BillingPortal:
+    """``client.billing_portal``."""
+
+    def __init__(self, *, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+
+class AsyncBillingPortal:
+    """``async_client.billing_portal``."""
+
+    def __init__(self, *, sessions: AsyncSessions) -> None:
+        self.sessions = sessions

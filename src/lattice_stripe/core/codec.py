@@ -1,0 +1,436 @@
+"""Stripe's wire formats: form encoding out, JSON objects in.
+
+Out: :func:`encode_session_params` writes a checked
+:class:`~lattice_stripe.core.params.SessionCreateParams` as Stripe's form body
+(``flow_data[type]=...``, ``items[0][id]=...``) in a fixed order, with
+pre-encoded keys; :func:`encode_form` does the same for any nested mapping and
+:func:`decode_form` reads such a body back into nested dicts and lists.
+
+In: :func:`decode_session` turns a JSON body into a
+:class:`~lattice_stripe.core.session.Session` through one module-level cattrs
+converter with generated hooks. Unknown keys are kept in ``extra``; a wrong
+type or a missing required field is a
+:class:`~lattice_stripe.core.errors.ResponseDecodeError`, never a ``KeyError``.
+"""
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, quote
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from lattice_stripe.core.errors import ResponseDecodeError
+from lattice_stripe.core.params import (
+    AfterCompletion,
+    FlowData,
+    SessionCreateParams,
+    SubscriptionCancelFlow,
+    SubscriptionPauseFlow,
+    SubscriptionUpdateConfirmFlow,
+    SubscriptionUpdateFlow,
+)
+from lattice_stripe.core.session import (
+    Configuration,
+    Flow,
+    FlowAfterCompletion,
+    FlowCouponOffer,
+    FlowCustomerUpdate,
+    FlowHostedConfirmation,
+    FlowRedirect,
+    FlowRetention,
+    FlowSubscriptionCancel,
+    FlowSubscriptionPause,
+    FlowSubscriptionUpdate,
+    FlowSubscriptionUpdateConfirm,
+    FlowUpdateConfirmDiscount,
+    FlowUpdateConfirmItem,
+    Session,
+    SessionAfterExpiration,
+)
+
+__all__ = [
+    "decode_form",
+    "decode_session",
+    "encode_form",
+    "encode_session_params",
+    "params_to_dict",
+    "structure",
+]
+
+T = TypeVar("T")
+
+# -- form encoding -------------------------------------------------------------------
+
+_plain = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+def _q(value: str) -> str:
+    return value if _plain(value) else quote(value, safe="")
+
+
+def _key(*parts: str) -> str:
+    head, *rest = parts
+    return head + "".join(f"%5B{part}%5D" for part in rest) + "="
+
+
+_CUSTOMER = _key("customer")
+_CUSTOMER_ACCOUNT = _key("customer_account")
+_RETURN_URL = _key("return_url")
+_CONFIGURATION = _key("configuration")
+_LOCALE = _key("locale")
+_ON_BEHALF_OF = _key("on_behalf_of")
+_FLOW_TYPE = _key("flow_data", "type")
+_AC_TYPE = _key("flow_data", "after_completion", "type")
+_AC_RETURN_URL = _key("flow_data", "after_completion", "redirect", "return_url")
+_AC_MESSAGE = _key("flow_data", "after_completion", "hosted_confirmation", "custom_message")
+_SUBSCRIPTION = {
+    flow: _key("flow_data", flow, "subscription")
+    for flow in (
+        "subscription_cancel",
+        "subscription_update",
+        "subscription_update_confirm",
+        "subscription_pause",
+    )
+}
+_RETENTION_TYPE = _key("flow_data", "subscription_cancel", "retention", "type")
+_RETENTION_COUPON = _key("flow_data", "subscription_cancel", "retention", "coupon_offer", "coupon")
+_CONFIRM = "flow_data%5Bsubscription_update_confirm%5D%5B"
+_EXPIRATION_TYPE = _key("after_expiration", "type")
+_EXPIRATION_AT = _key("after_expiration", "customer_login", "expires_at")
+
+
+def _encode_after_completion(completion: AfterCompletion, add: Callable[[str], None]) -> None:
+    add(_AC_TYPE + completion.type)
+    if completion.return_url is not None:
+        add(_AC_RETURN_URL + _q(completion.return_url))
+    if completion.custom_message is not None:
+        add(_AC_MESSAGE + _q(completion.custom_message))
+
+
+def _encode_flow(flow: FlowData, add: Callable[[str], None]) -> None:
+    add(_FLOW_TYPE + flow.type)
+    if flow.after_completion is not None:
+        _encode_after_completion(flow.after_completion, add)
+    if isinstance(flow, (SubscriptionCancelFlow, SubscriptionUpdateFlow, SubscriptionPauseFlow)):
+        add(_SUBSCRIPTION[flow.type] + _q(flow.subscription))
+        if isinstance(flow, SubscriptionCancelFlow) and flow.retention is not None:
+            add(_RETENTION_TYPE + flow.retention.type)
+            add(_RETENTION_COUPON + _q(flow.retention.coupon))
+    elif isinstance(flow, SubscriptionUpdateConfirmFlow):
+        add(_SUBSCRIPTION[flow.type] + _q(flow.subscription))
+        for index, item in enumerate(flow.items):
+            prefix = f"{_CONFIRM}items%5D%5B{index}%5D%5B"
+            add(f"{prefix}id%5D={_q(item.id)}")
+            if item.price is not None:
+                add(f"{prefix}price%5D={_q(item.price)}")
+            if item.quantity is not None:
+                add(f"{prefix}quantity%5D={item.quantity}")
+        for index, discount in enumerate(flow.discounts or ()):
+            prefix = f"{_CONFIRM}discounts%5D%5B{index}%5D%5B"
+            if discount.coupon is not None:
+                add(f"{prefix}coupon%5D={_q(discount.coupon)}")
+            if discount.promotion_code is not None:
+                add(f"{prefix}promotion_code%5D={_q(discount.promotion_code)}")
+
+
+def encode_session_params(params: SessionCreateParams) -> bytes:
+    """Encode checked session parameters as Stripe's form body, in a fixed order."""
+    parts: list[str] = []
+    add = parts.append
+    if params.customer is not None:
+        add(_CUSTOMER + _q(params.customer))
+    if params.customer_account is not None:
+        add(_CUSTOMER_ACCOUNT + _q(params.customer_account))
+    if params.return_url is not None:
+        add(_RETURN_URL + _q(params.return_url))
+    if params.configuration is not None:
+        add(_CONFIGURATION + _q(params.configuration))
+    if params.locale is not None:
+        add(_LOCALE + _q(params.locale))
+    if params.on_behalf_of is not None:
+        add(_ON_BEHALF_OF + _q(params.on_behalf_of))
+    if params.flow_data is not None:
+        _encode_flow(params.flow_data, add)
+    expiration = params.after_expiration
+    if expiration is not None:
+        add(_EXPIRATION_TYPE + expiration.type)
+        if expiration.expires_at is not None:
+            add(f"{_EXPIRATION_AT}{expiration.expires_at}")
+    for index, field in enumerate(params.expand):
+        add(f"expand%5B{index}%5D={_q(field)}")
+    return "&".join(parts).encode("ascii")
+
+
+def params_to_dict(params: SessionCreateParams) -> dict[str, Any]:
+    """Return checked session parameters as the nested mapping Stripe's docs show."""
+    result: dict[str, Any] = {}
+    for name in ("customer", "customer_account", "return_url", "configuration", "locale"):
+        value = getattr(params, name)
+        if value is not None:
+            result[name] = value
+    if params.on_behalf_of is not None:
+        result["on_behalf_of"] = params.on_behalf_of
+    flow = params.flow_data
+    if flow is not None:
+        flow_dict: dict[str, Any] = {"type": flow.type}
+        completion = flow.after_completion
+        if completion is not None:
+            completion_dict: dict[str, Any] = {"type": completion.type}
+            if completion.return_url is not None:
+                completion_dict["redirect"] = {"return_url": completion.return_url}
+            if completion.custom_message is not None:
+                completion_dict["hosted_confirmation"] = {
+                    "custom_message": completion.custom_message
+                }
+            flow_dict["after_completion"] = completion_dict
+        if isinstance(
+            flow, (SubscriptionCancelFlow, SubscriptionUpdateFlow, SubscriptionPauseFlow)
+        ):
+            sub: dict[str, Any] = {"subscription": flow.subscription}
+            if isinstance(flow, SubscriptionCancelFlow) and flow.retention is not None:
+                sub["retention"] = {
+                    "type": flow.retention.type,
+                    "coupon_offer": {"coupon": flow.retention.coupon},
+                }
+            flow_dict[flow.type] = sub
+        elif isinstance(flow, SubscriptionUpdateConfirmFlow):
+            confirm: dict[str, Any] = {
+                "subscription": flow.subscription,
+                "items": [_drop_none(attrs.asdict(item)) for item in flow.items],
+            }
+            if flow.discounts:
+                confirm["discounts"] = [_drop_none(attrs.asdict(d)) for d in flow.discounts]
+            flow_dict[flow.type] = confirm
+        result["flow_data"] = flow_dict
+    if params.after_expiration is not None:
+        expiration: dict[str, Any] = {"type": params.after_expiration.type}
+        if params.after_expiration.expires_at is not None:
+            expiration["customer_login"] = {"expires_at": params.after_expiration.expires_at}
+        result["after_expiration"] = expiration
+    if params.expand:
+        result["expand"] = list(params.expand)
+    return result
+
+
+def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if value is not None}
+
+
+def _flatten(prefix: str, value: object, out: list[tuple[str, str]]) -> None:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            _flatten(f"{prefix}[{key}]" if prefix else str(key), inner, out)
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            _flatten(f"{prefix}[{index}]", inner, out)
+    elif isinstance(value, bool):
+        out.append((prefix, "true" if value else "false"))
+    else:
+        out.append((prefix, str(value)))
+
+
+def encode_form(data: Mapping[str, object]) -> bytes:
+    """Encode any nested mapping the Stripe way: ``a[b]``, ``a[0][k]``, true/false, None dropped."""
+    pairs: list[tuple[str, str]] = []
+    _flatten("", data, pairs)
+    return "&".join(
+        f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in pairs
+    ).encode("ascii")
+
+
+_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
+
+
+def decode_form(body: bytes | str) -> dict[str, Any]:
+    """Read a Stripe form body back into nested dicts and lists (values stay strings).
+
+    ``a[0]``, ``a[1]`` become a list; any other bracketed key a dict. Raises
+    ``ValueError`` for a body whose keys contradict each other.
+    """
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True, strict_parsing=False):
+        head, _, rest = key.partition("[")
+        parts = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
+        node: Any = root
+        for part, following in zip(parts, [*parts[1:], None], strict=True):
+            if following is None:
+                _set(node, part, value, key)
+            else:
+                child = _get(node, part)
+                if child is None:
+                    child = [] if following.isdigit() else {}
+                    _set(node, part, child, key)
+                node = child
+    return root
+
+
+def _get(node: Any, part: str) -> Any:
+    if isinstance(node, list):
+        index = int(part)
+        return node[index] if index < len(node) else None
+    return node.get(part)
+
+
+def _set(node: Any, part: str, value: Any, key: str) -> None:
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) != len(node):
+            if part.isdigit() and int(part) < len(node):
+                node[int(part)] = value
+                return
+            raise ValueError(f"form key {key!r}: list indices must count up from 0")
+        node.append(value)
+    elif isinstance(node, dict):
+        node[part] = value
+    else:
+        raise ValueError(f"form key {key!r} nests inside a plain value")
+
+
+# -- JSON decoding -------------------------------------------------------------------
+
+
+def _strict_str(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: object, _: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_bool(value: object, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _json_object(value: object, _: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+_RESPONSE_TYPES: tuple[type, ...] = (
+    FlowHostedConfirmation,
+    FlowRedirect,
+    FlowAfterCompletion,
+    FlowCouponOffer,
+    FlowRetention,
+    FlowSubscriptionCancel,
+    FlowSubscriptionUpdate,
+    FlowUpdateConfirmItem,
+    FlowUpdateConfirmDiscount,
+    FlowSubscriptionUpdateConfirm,
+    FlowSubscriptionPause,
+    FlowCustomerUpdate,
+    Flow,
+    Configuration,
+    SessionAfterExpiration,
+    Session,
+)
+
+
+def _make_converter(detailed: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
+
+    def configuration(value: object, _: object) -> str | Configuration:
+        if isinstance(value, str):
+            return value
+        return converter.structure(value, Configuration)
+
+    def application(value: object, _: object) -> str | dict[str, Any] | None:
+        if value is None or isinstance(value, str):
+            return value
+        return _json_object(value, None)
+
+    converter.register_structure_hook_func(lambda t: t == str | Configuration, configuration)
+    converter.register_structure_hook_func(lambda t: t == str | dict[str, Any] | None, application)
+    for cls in _RESPONSE_TYPES:
+        converter.register_structure_hook(cls, _keeping_extra(converter, cls))
+    return converter
+
+
+def _keeping_extra(converter: cattrs.Converter, cls: type[T]) -> Callable[[Any, Any], T]:
+    known = frozenset(field.name for field in attrs.fields(cast(Any, cls))) - {"extra"}
+    base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
+
+    def structure_keeping_extra(value: Any, _: Any) -> T:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        result = base(value, cls)
+        if not known.issuperset(value):
+            extra = {key: item for key, item in value.items() if key not in known}
+            object.__setattr__(result, "extra", MappingProxyType(extra))
+        return result
+
+    return structure_keeping_extra
+
+
+_fast = _make_converter(detailed=False)
+_detailed = _make_converter(detailed=True)
+
+
+def structure(value: object, cls: type[T]) -> T:
+    """Structure decoded JSON into the response type ``cls`` with the shared converter."""
+    return _fast.structure(value, cls)
+
+
+def _describe(error: Exception) -> str:
+    messages = (
+        cattrs.transform_error(error, path="$")
+        if isinstance(error, cattrs.BaseValidationError)
+        else [str(error)]
+    )
+    shown = "; ".join(messages[:3])
+    return shown + (f" (and {len(messages) - 3} more)" if len(messages) > 3 else "")
+
+
+def decode_session(
+    body: bytes,
+    *,
+    status: int = 200,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Session:
+    """Decode a ``billing_portal.session`` JSON body, or raise ResponseDecodeError."""
+
+    def failure(reason: str) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            f"response is not a valid billing_portal.session: {reason}",
+            status=status,
+            request_id=request_id,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise failure("the body is not JSON") from None
+    if not isinstance(document, dict):
+        raise failure(f"expected a JSON object, got {type(document).__name__}")
+    if document.get("object") != "billing_portal.session":
+        raise failure("its 'object' is not 'billing_portal.session'")
+    try:
+        return _fast.structure(document, Session)
+    except Exception:
+        pass
+    try:
+        _detailed.structure(document, Session)
+    except Exception as error:
+        raise failure(_describe(error)) from None
+    raise failure("the decoder rejected it")  # pragma: no cover - both converters agree

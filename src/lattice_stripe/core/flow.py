@@ -1,0 +1,256 @@
+"""One generator drives a whole API call; the sync and async clients only carry its messages.
+
+:func:`create_session` checks the parameters, builds the request, and then
+yields what to do next: an :class:`~lattice_stripe.core.http.HttpRequest` to
+send (the driver sends back the :class:`~lattice_stripe.core.http.HttpResponse`,
+or throws in the :class:`~lattice_stripe.core.errors.APIConnectionError`) or a
+:class:`Sleep` before a retry. It returns the decoded
+:class:`~lattice_stripe.core.session.Session` or raises an error from the
+library's tree. No clock, socket or randomness is touched here: the caller
+injects them, so every retry path is testable step by step.
+"""
+
+import json
+import platform
+import re
+from collections.abc import Generator, Mapping
+
+import attrs
+
+from lattice_stripe.core.codec import decode_session, encode_session_params
+from lattice_stripe.core.errors import APIConnectionError, ValidationError, error_from_response
+from lattice_stripe.core.guard import guard
+from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.params import SessionCreateParams
+from lattice_stripe.core.ports import IdGenerator, RandomSource
+from lattice_stripe.core.retry import RetryPolicy
+from lattice_stripe.core.session import Session
+from lattice_stripe.core.version import VERSION
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_BASE_URL",
+    "CallOptions",
+    "ClientConfig",
+    "Sleep",
+    "Step",
+    "check_api_key",
+    "create_session",
+    "is_live_key",
+]
+
+API_VERSION = "2026-10-28.endive"
+DEFAULT_BASE_URL = "https://api.stripe.com"
+SESSIONS_PATH = "/v1/billing_portal/sessions"
+MAX_IDEMPOTENCY_KEY = 255
+
+_API_KEY = re.compile(r"(sk|rk)_(test|live)_[0-9A-Za-z]+")
+_ACCOUNT = re.compile(r"acct_[0-9A-Za-z]+")
+_USER_AGENT = f"lattice-stripe/{VERSION} (Python {platform.python_version()})"
+_CLIENT_USER_AGENT = json.dumps(
+    {
+        "bindings_version": VERSION,
+        "lang": "python",
+        "lang_version": platform.python_version(),
+        "publisher": "lattice-stripe",
+        "platform": platform.platform(terse=True),
+    },
+    separators=(",", ":"),
+)
+
+
+def check_api_key(api_key: object, path: str = "api_key") -> str:
+    """Return ``api_key`` if it is a Stripe secret or restricted key, else raise ValidationError.
+
+    The key itself never appears in the message.
+    """
+    if not isinstance(api_key, str) or not api_key:
+        raise ValidationError(path, "required: your Stripe secret key (sk_test_... or sk_live_...)")
+    if api_key.startswith("pk_"):
+        raise ValidationError(
+            path,
+            "a publishable key (pk_...) cannot create portal sessions; use a secret key "
+            "(sk_...) or a restricted key (rk_...) on the server",
+        )
+    if _API_KEY.fullmatch(api_key) is None:
+        raise ValidationError(
+            path,
+            "expected a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)",
+        )
+    return api_key
+
+
+def is_live_key(api_key: str) -> bool:
+    """True for a live-mode key (``sk_live_``/``rk_live_``)."""
+    return api_key[3:8] == "live_"
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """A client's settings. ``repr`` never shows the API key."""
+
+    api_key: str = attrs.field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    stripe_version: str = API_VERSION
+    timeout: float = 80.0
+    connect_timeout: float = 30.0
+    max_retries: int = 2
+    max_response_bytes: int = 1 << 20
+    allow_http_localhost: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        check_api_key(self.api_key)
+        if self.allow_http_localhost and is_live_key(self.api_key):
+            raise ValidationError(
+                "allow_http_localhost",
+                "refused with a live API key: http://localhost return URLs are for "
+                "local development with test keys only",
+            )
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ValidationError("base_url", "expected an absolute http(s) URL")
+        _check_timeout(self.timeout, "timeout")
+        _check_timeout(self.connect_timeout, "connect_timeout")
+        _check_retries(self.max_retries)
+        if (
+            isinstance(self.max_response_bytes, bool)
+            or not isinstance(self.max_response_bytes, int)
+            or self.max_response_bytes < 1
+        ):
+            raise ValidationError("max_response_bytes", "expected a positive integer")
+
+
+@attrs.frozen(kw_only=True)
+class CallOptions:
+    """Per-call overrides. ``None`` means "use the client's setting"."""
+
+    api_key: str | None = attrs.field(default=None, repr=False)
+    idempotency_key: str | None = None
+    stripe_account: str | None = None
+    stripe_version: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+def _check_timeout(value: object, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValidationError(path, "expected a positive number of seconds")
+
+
+def _check_retries(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError("max_retries", "expected an integer, 0 or more")
+
+
+@attrs.frozen
+class Sleep:
+    """Wait ``seconds`` before the next step (a retry backoff)."""
+
+    seconds: float
+
+
+Step = HttpRequest | Sleep
+
+
+def _headers(config: ClientConfig, options: CallOptions, idempotency_key: str) -> Mapping[str, str]:
+    api_key = config.api_key if options.api_key is None else check_api_key(options.api_key)
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Stripe-Version": options.stripe_version or config.stripe_version,
+        "User-Agent": _USER_AGENT,
+        "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+        "Idempotency-Key": idempotency_key,
+    }
+    if options.stripe_account is not None:
+        headers["Stripe-Account"] = options.stripe_account
+    return headers
+
+
+def _check_options(options: CallOptions) -> None:
+    key = options.idempotency_key
+    if key is not None and (
+        not isinstance(key, str)
+        or not key
+        or len(key) > MAX_IDEMPOTENCY_KEY
+        or not key.isprintable()
+    ):
+        raise ValidationError(
+            "idempotency_key",
+            f"expected a printable string of 1 to {MAX_IDEMPOTENCY_KEY} characters",
+        )
+    account = options.stripe_account
+    if account is not None and (
+        not isinstance(account, str) or _ACCOUNT.fullmatch(account) is None
+    ):
+        raise ValidationError(
+            "stripe_account", "expected a connected account ID starting with 'acct_'"
+        )
+    version = options.stripe_version
+    if version is not None and (
+        not isinstance(version, str) or not version.isprintable() or not version
+    ):
+        raise ValidationError(
+            "stripe_version", "expected an API version such as '2026-10-28.endive'"
+        )
+    if options.timeout is not None:
+        _check_timeout(options.timeout, "timeout")
+    if options.max_retries is not None:
+        _check_retries(options.max_retries)
+
+
+def create_session(
+    config: ClientConfig,
+    params: "Mapping[str, object] | SessionCreateParams",
+    options: CallOptions,
+    *,
+    new_idempotency_key: IdGenerator,
+    random: RandomSource,
+) -> Generator[Step, HttpResponse | None, Session]:
+    """Drive ``POST /v1/billing_portal/sessions``: check, send, retry, decode.
+
+    Raises ValidationError before the first yield, so bad input sends nothing.
+    """
+    checked = guard(params, allow_http_localhost=config.allow_http_localhost)
+    _check_options(options)
+    idempotency_key = options.idempotency_key or new_idempotency_key()
+    request = HttpRequest(
+        method="POST",
+        url=config.base_url.rstrip("/") + SESSIONS_PATH,
+        headers=_headers(config, options, idempotency_key),
+        body=encode_session_params(checked),
+        timeout=options.timeout or config.timeout,
+        connect_timeout=min(config.connect_timeout, options.timeout or config.connect_timeout),
+        max_response_bytes=config.max_response_bytes,
+    )
+    policy = RetryPolicy(
+        max_retries=config.max_retries if options.max_retries is None else options.max_retries
+    )
+    retries = 0
+    while True:
+        try:
+            response = yield request
+        except APIConnectionError as error:
+            delay = policy.after_failure(retries, error, random())
+            if delay is None:
+                raise
+        else:
+            if response is None:
+                raise TypeError("the driver must send back the HttpResponse of each request")
+            if 200 <= response.status < 300:
+                return decode_session(
+                    response.body,
+                    status=response.status,
+                    request_id=response.request_id,
+                    idempotency_key=idempotency_key,
+                )
+            delay = policy.after_response(retries, response, random())
+            if delay is None:
+                raise error_from_response(
+                    response.status,
+                    response.body,
+                    request_id=response.request_id,
+                    idempotency_key=idempotency_key,
+                )
+        retries += 1
+        yield Sleep(delay)

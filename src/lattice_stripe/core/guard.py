@@ -1,0 +1,547 @@
+"""The pre-flight guard: every rule Stripe would enforce, checked before any network.
+
+:func:`guard` takes the parameters as a plain mapping (string keys, like the
+JSON in Stripe's docs) or as a :class:`~lattice_stripe.core.params.SessionCreateParams`
+and returns the typed value, or raises :class:`~lattice_stripe.core.errors.ValidationError`
+naming the exact field path and the fix. The offending value is never echoed.
+
+Two stages share the work: ``_parse_*`` turns a mapping into typed values,
+checking only its shape (known keys, string keys, mappings where mappings
+belong), and ``_check_*`` checks the contents of typed values, however they
+were built (type annotations are not enforced at run time).
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from lattice_stripe.core.errors import ValidationError
+from lattice_stripe.core.params import (
+    AFTER_COMPLETION_TYPES,
+    FLOW_TYPES,
+    LOCALES,
+    AfterCompletion,
+    AfterExpiration,
+    CustomerUpdateFlow,
+    FlowData,
+    PaymentMethodUpdateFlow,
+    Retention,
+    SessionCreateParams,
+    SubscriptionCancelFlow,
+    SubscriptionPauseFlow,
+    SubscriptionUpdateConfirmFlow,
+    SubscriptionUpdateFlow,
+    UpdateConfirmDiscount,
+    UpdateConfirmItem,
+)
+
+__all__ = ["MAX_CUSTOM_MESSAGE", "MAX_STRING", "check_return_url", "guard"]
+
+MAX_STRING = 5000
+MAX_CUSTOM_MESSAGE = 500
+
+_TOP_KEYS = frozenset(
+    {
+        "customer",
+        "customer_account",
+        "return_url",
+        "configuration",
+        "locale",
+        "on_behalf_of",
+        "flow_data",
+        "after_expiration",
+        "expand",
+    }
+)
+_SUBSCRIPTION_FLOWS: Mapping[str, type[FlowData]] = {
+    "subscription_cancel": SubscriptionCancelFlow,
+    "subscription_update": SubscriptionUpdateFlow,
+    "subscription_update_confirm": SubscriptionUpdateConfirmFlow,
+    "subscription_pause": SubscriptionPauseFlow,
+}
+_FLOW_KEYS = frozenset({"type", "after_completion", *_SUBSCRIPTION_FLOWS})
+_SUB_HASH_KEYS: Mapping[str, frozenset[str]] = {
+    "subscription_cancel": frozenset({"subscription", "retention"}),
+    "subscription_update": frozenset({"subscription"}),
+    "subscription_update_confirm": frozenset({"subscription", "items", "discounts"}),
+    "subscription_pause": frozenset({"subscription"}),
+}
+_FLOW_TYPE_LIST = ", ".join(repr(t) for t in FLOW_TYPES)
+_LOCALE_LIST = ", ".join(sorted(LOCALES))
+_ID_CHARS = re.compile(r"[A-Za-z0-9_]+")
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def guard(
+    params: "Mapping[str, object] | SessionCreateParams",
+    *,
+    allow_http_localhost: bool = False,
+) -> SessionCreateParams:
+    """Return ``params`` as a checked :class:`SessionCreateParams`, or raise ValidationError.
+
+    ``allow_http_localhost`` also accepts ``http://localhost`` and
+    ``http://127.0.0.1`` return URLs, for local development only (the client
+    refuses it with a live key).
+    """
+    if isinstance(params, SessionCreateParams):
+        typed = params
+    elif isinstance(params, Mapping):
+        typed = _parse_params(params)
+    else:
+        _fail(
+            "params",
+            f"expected a mapping with string keys or a SessionCreateParams, got {_kind(params)}",
+        )
+    _check_params(typed, allow_http_localhost)
+    return typed
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+def _fail(path: str, reason: str) -> NoReturn:
+    raise ValidationError(path, reason)
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _printable_key(key: str) -> str:
+    return key if len(key) <= 40 and key.isprintable() else repr(key[:40]) + "..."
+
+
+# -- stage 1: the shape of a mapping -------------------------------------------------
+
+
+def _mapping(value: object, path: str, example: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        _fail(path, f"expected a mapping like {example}, got {_kind(value)}")
+    return value
+
+
+def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            _fail(
+                path or "params",
+                f"every key must be a string, got a {_kind(key)} key; "
+                "write keys as strings, e.g. {'customer': ...}",
+            )
+        if key not in allowed:
+            where = f"'{path}'" if path else "the top level"
+            _fail(
+                _join(path, _printable_key(key)),
+                f"unknown parameter; {where} accepts only: {', '.join(sorted(allowed))}",
+            )
+
+
+def _sequence(value: object, path: str, what: str) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        _fail(path, f"expected a list of {what}, got {_kind(value)}")
+    return value
+
+
+def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
+    _check_keys(raw, "", _TOP_KEYS)
+    flow_data = raw.get("flow_data")
+    after_expiration = raw.get("after_expiration")
+    expand = raw.get("expand")
+    return SessionCreateParams(
+        customer=raw.get("customer"),
+        customer_account=raw.get("customer_account"),
+        return_url=raw.get("return_url"),
+        configuration=raw.get("configuration"),
+        locale=raw.get("locale"),
+        on_behalf_of=raw.get("on_behalf_of"),
+        flow_data=None if flow_data is None else _parse_flow_data(flow_data),
+        after_expiration=(
+            None if after_expiration is None else _parse_after_expiration(after_expiration)
+        ),
+        expand=() if expand is None else tuple(_sequence(expand, "expand", "strings")),
+    )
+
+
+def _parse_flow_data(value: object) -> FlowData:
+    raw = _mapping(value, "flow_data", "{'type': 'payment_method_update'}")
+    _check_keys(raw, "flow_data", _FLOW_KEYS)
+    flow_type = raw.get("type")
+    if flow_type is None:
+        _fail("flow_data.type", f"required; use one of {_FLOW_TYPE_LIST}")
+    if not isinstance(flow_type, str) or flow_type not in FLOW_TYPES:
+        _fail("flow_data.type", f"unknown flow type; use one of {_FLOW_TYPE_LIST}")
+    for key in _SUBSCRIPTION_FLOWS:
+        if key in raw and key != flow_type:
+            _fail(
+                f"flow_data.{key}",
+                f"not allowed when flow_data.type is '{flow_type}'; "
+                f"send only the sub-hash of the chosen flow",
+            )
+    completion = raw.get("after_completion")
+    after_completion = None if completion is None else _parse_after_completion(completion)
+    if flow_type == "payment_method_update":
+        return PaymentMethodUpdateFlow(after_completion=after_completion)
+    if flow_type == "customer_update":
+        return CustomerUpdateFlow(after_completion=after_completion)
+    path = f"flow_data.{flow_type}"
+    sub = raw.get(flow_type)
+    if sub is None:
+        _fail(
+            path,
+            f"required when flow_data.type is '{flow_type}': "
+            "pass {'subscription': 'sub_...'}"
+            + (
+                " and a non-empty 'items' list"
+                if flow_type == "subscription_update_confirm"
+                else ""
+            ),
+        )
+    sub = _mapping(sub, path, "{'subscription': 'sub_...'}")
+    _check_keys(sub, path, _SUB_HASH_KEYS[flow_type])
+    subscription = sub.get("subscription")
+    if flow_type == "subscription_cancel":
+        retention = sub.get("retention")
+        return SubscriptionCancelFlow(
+            subscription=subscription,  # type: ignore[arg-type]  # checked in stage 2
+            retention=None if retention is None else _parse_retention(retention, path),
+            after_completion=after_completion,
+        )
+    if flow_type == "subscription_update_confirm":
+        items = sub.get("items")
+        discounts = sub.get("discounts")
+        return SubscriptionUpdateConfirmFlow(
+            subscription=subscription,  # type: ignore[arg-type]  # checked in stage 2
+            items=() if items is None else _parse_items(items, f"{path}.items"),
+            discounts=None if discounts is None else _parse_discounts(discounts, path),
+            after_completion=after_completion,
+        )
+    flow_class = _SUBSCRIPTION_FLOWS[flow_type]
+    return flow_class(subscription=subscription, after_completion=after_completion)  # type: ignore[call-arg]
+
+
+def _parse_after_completion(value: object) -> AfterCompletion:
+    path = "flow_data.after_completion"
+    raw = _mapping(value, path, "{'type': 'portal_homepage'}")
+    _check_keys(raw, path, frozenset({"type", "redirect", "hosted_confirmation"}))
+    completion_type = raw.get("type")
+    for key in ("redirect", "hosted_confirmation"):
+        if key in raw and completion_type != key:
+            _fail(f"{path}.{key}", f"only allowed when {path}.type is '{key}'")
+    return_url = custom_message = None
+    if "redirect" in raw:
+        redirect = _mapping(raw["redirect"], f"{path}.redirect", "{'return_url': 'https://...'}")
+        _check_keys(redirect, f"{path}.redirect", frozenset({"return_url"}))
+        return_url = redirect.get("return_url")
+    if "hosted_confirmation" in raw:
+        hosted = _mapping(
+            raw["hosted_confirmation"], f"{path}.hosted_confirmation", "{'custom_message': '...'}"
+        )
+        _check_keys(hosted, f"{path}.hosted_confirmation", frozenset({"custom_message"}))
+        custom_message = hosted.get("custom_message")
+    return AfterCompletion(
+        type=completion_type,  # type: ignore[arg-type]  # checked in stage 2
+        return_url=return_url,
+        custom_message=custom_message,
+    )
+
+
+def _parse_retention(value: object, parent: str) -> Retention:
+    path = f"{parent}.retention"
+    raw = _mapping(value, path, "{'type': 'coupon_offer', 'coupon_offer': {'coupon': '...'}}")
+    _check_keys(raw, path, frozenset({"type", "coupon_offer"}))
+    offer = raw.get("coupon_offer")
+    if offer is None:
+        _fail(f"{path}.coupon_offer", "required: pass {'coupon': 'COUPON_ID'}")
+    offer = _mapping(offer, f"{path}.coupon_offer", "{'coupon': 'COUPON_ID'}")
+    _check_keys(offer, f"{path}.coupon_offer", frozenset({"coupon"}))
+    return Retention(type=raw.get("type"), coupon=offer.get("coupon"))  # type: ignore[arg-type]
+
+
+def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
+    items = []
+    for index, entry in enumerate(_sequence(value, path, "items")):
+        item_path = f"{path}[{index}]"
+        raw = _mapping(entry, item_path, "{'id': 'si_...', 'price': 'price_...'}")
+        _check_keys(raw, item_path, frozenset({"id", "price", "quantity"}))
+        items.append(
+            UpdateConfirmItem(
+                id=raw.get("id"),  # type: ignore[arg-type]  # checked in stage 2
+                price=raw.get("price"),
+                quantity=raw.get("quantity"),
+            )
+        )
+    return tuple(items)
+
+
+def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount, ...]:
+    path = f"{parent}.discounts"
+    discounts = []
+    for index, entry in enumerate(_sequence(value, path, "discounts")):
+        entry_path = f"{path}[{index}]"
+        raw = _mapping(entry, entry_path, "{'coupon': 'COUPON_ID'}")
+        _check_keys(raw, entry_path, frozenset({"coupon", "promotion_code"}))
+        discounts.append(
+            UpdateConfirmDiscount(
+                coupon=raw.get("coupon"), promotion_code=raw.get("promotion_code")
+            )
+        )
+    return tuple(discounts)
+
+
+def _parse_after_expiration(value: object) -> AfterExpiration:
+    path = "after_expiration"
+    raw = _mapping(value, path, "{'type': 'customer_login'}")
+    _check_keys(raw, path, frozenset({"type", "customer_login"}))
+    expires_at = None
+    if "customer_login" in raw:
+        login = _mapping(
+            raw["customer_login"], f"{path}.customer_login", "{'expires_at': 1735689600}"
+        )
+        _check_keys(login, f"{path}.customer_login", frozenset({"expires_at"}))
+        expires_at = login.get("expires_at")
+    return AfterExpiration(type=raw.get("type"), expires_at=expires_at)  # type: ignore[arg-type]
+
+
+# -- stage 2: the contents of typed values -------------------------------------------
+
+
+def _string(value: object, path: str, *, max_length: int = MAX_STRING) -> str:
+    if not isinstance(value, str):
+        _fail(path, f"expected a string, got {_kind(value)}")
+    if not value:
+        _fail(path, "must not be empty (Stripe reads an empty string as 'unset')")
+    if len(value) > max_length:
+        _fail(path, f"too long: at most {max_length} characters")
+    return value
+
+
+def _stripe_id(value: object, path: str, prefix: str, what: str) -> None:
+    text = _string(value, path)
+    if not text.startswith(prefix) or _ID_CHARS.fullmatch(text) is None:
+        _fail(path, f"expected the ID of a {what}, starting with '{prefix}'")
+
+
+def _required(value: object, path: str, hint: str) -> None:
+    if value is None:
+        _fail(path, f"required: {hint}")
+
+
+def _integer(value: object, path: str, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(path, f"expected an integer, got {_kind(value)}")
+    if value < minimum:
+        _fail(path, f"must be {minimum} or more")
+
+
+def _check_params(params: SessionCreateParams, allow_http_localhost: bool) -> None:
+    if params.customer is None and params.customer_account is None:
+        _fail(
+            "customer",
+            "required: pass the Stripe customer ID (cus_...) of the logged-in user "
+            "(or customer_account for an Accounts v2 customer)",
+        )
+    if params.customer is not None and params.customer_account is not None:
+        _fail("customer_account", "pass exactly one of customer and customer_account, not both")
+    if params.customer is not None:
+        customer = _string(params.customer, "customer")
+        if "@" in customer:
+            _fail(
+                "customer",
+                "looks like an email address; pass the customer's Stripe ID (cus_...), "
+                "stored on your user record or found with the Customers API",
+            )
+        _stripe_id(customer, "customer", "cus_", "Stripe customer")
+    if params.customer_account is not None:
+        _stripe_id(params.customer_account, "customer_account", "acct_", "Stripe account")
+    if params.return_url is not None:
+        check_return_url(params.return_url, "return_url", allow_http_localhost=allow_http_localhost)
+    if params.configuration is not None:
+        _stripe_id(params.configuration, "configuration", "bpc_", "portal configuration")
+    if params.locale is not None and (
+        not isinstance(params.locale, str) or params.locale not in LOCALES
+    ):
+        _fail("locale", f"unknown locale; use one of {_LOCALE_LIST}")
+    if params.on_behalf_of is not None:
+        _stripe_id(params.on_behalf_of, "on_behalf_of", "acct_", "connected account")
+    if params.flow_data is not None:
+        _check_flow_data(params.flow_data, allow_http_localhost)
+    if params.after_expiration is not None:
+        _check_after_expiration(params.after_expiration)
+    if not isinstance(params.expand, tuple):
+        _fail("expand", f"expected a tuple of strings, got {_kind(params.expand)}")
+    for index, field in enumerate(params.expand):
+        _string(field, f"expand[{index}]")
+
+
+def _check_flow_data(flow: object, allow_http_localhost: bool) -> None:
+    if not isinstance(flow, FlowData) or type(flow) is FlowData:
+        _fail(
+            "flow_data",
+            f"expected a flow built with FlowData's constructors, got {_kind(flow)}",
+        )
+    if flow.after_completion is not None:
+        _check_after_completion(flow.after_completion, allow_http_localhost)
+    path = f"flow_data.{flow.type}"
+    if isinstance(flow, SubscriptionCancelFlow):
+        _check_subscription(flow.subscription, path, "cancel")
+        if flow.retention is not None:
+            _check_retention(flow.retention, f"{path}.retention")
+    elif isinstance(flow, SubscriptionUpdateFlow):
+        _check_subscription(flow.subscription, path, "update")
+    elif isinstance(flow, SubscriptionPauseFlow):
+        _check_subscription(flow.subscription, path, "pause")
+    elif isinstance(flow, SubscriptionUpdateConfirmFlow):
+        _check_subscription(flow.subscription, path, "update")
+        _check_items(flow.items, f"{path}.items")
+        if flow.discounts is not None:
+            _check_discounts(flow.discounts, f"{path}.discounts")
+
+
+def _check_subscription(subscription: object, path: str, verb: str) -> None:
+    _required(
+        subscription, f"{path}.subscription", f"the ID (sub_...) of the subscription to {verb}"
+    )
+    _stripe_id(subscription, f"{path}.subscription", "sub_", "subscription")
+
+
+def _check_items(items: object, path: str) -> None:
+    if not isinstance(items, tuple):
+        _fail(path, f"expected a tuple of UpdateConfirmItem, got {_kind(items)}")
+    if not items:
+        _fail(
+            path,
+            "required: a non-empty list of items, each with the subscription item's id (si_...) "
+            "and the new price and/or quantity",
+        )
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, UpdateConfirmItem):
+            _fail(item_path, f"expected an UpdateConfirmItem, got {_kind(item)}")
+        _required(item.id, f"{item_path}.id", "the subscription item's ID (si_...)")
+        _stripe_id(item.id, f"{item_path}.id", "si_", "subscription item")
+        if item.price is not None:
+            _string(item.price, f"{item_path}.price")
+        if item.quantity is not None:
+            _integer(item.quantity, f"{item_path}.quantity", minimum=0)
+
+
+def _check_discounts(discounts: object, path: str) -> None:
+    if not isinstance(discounts, tuple):
+        _fail(path, f"expected a tuple of UpdateConfirmDiscount, got {_kind(discounts)}")
+    for index, discount in enumerate(discounts):
+        entry_path = f"{path}[{index}]"
+        if not isinstance(discount, UpdateConfirmDiscount):
+            _fail(entry_path, f"expected an UpdateConfirmDiscount, got {_kind(discount)}")
+        if (discount.coupon is None) == (discount.promotion_code is None):
+            _fail(entry_path, "pass exactly one of coupon and promotion_code")
+        if discount.coupon is not None:
+            _string(discount.coupon, f"{entry_path}.coupon")
+        if discount.promotion_code is not None:
+            _string(discount.promotion_code, f"{entry_path}.promotion_code")
+
+
+def _check_retention(retention: object, path: str) -> None:
+    if not isinstance(retention, Retention):
+        _fail(path, f"expected a Retention, got {_kind(retention)}")
+    if retention.type != "coupon_offer":
+        _fail(f"{path}.type", "required; the only retention type is 'coupon_offer'")
+    _required(retention.coupon, f"{path}.coupon_offer.coupon", "the ID of the coupon to offer")
+    _string(retention.coupon, f"{path}.coupon_offer.coupon")
+
+
+def _check_after_completion(completion: object, allow_http_localhost: bool) -> None:
+    path = "flow_data.after_completion"
+    if not isinstance(completion, AfterCompletion):
+        _fail(path, f"expected an AfterCompletion, got {_kind(completion)}")
+    kinds = ", ".join(repr(t) for t in AFTER_COMPLETION_TYPES)
+    if completion.type is None:
+        _fail(f"{path}.type", f"required; use one of {kinds}")
+    if not isinstance(completion.type, str) or completion.type not in AFTER_COMPLETION_TYPES:
+        _fail(f"{path}.type", f"unknown type; use one of {kinds}")
+    if completion.type == "redirect":
+        _required(
+            completion.return_url,
+            f"{path}.redirect.return_url",
+            "where to send the customer after the flow (absolute https URL)",
+        )
+    elif completion.return_url is not None:
+        _fail(f"{path}.redirect", f"only allowed when {path}.type is 'redirect'")
+    if completion.return_url is not None:
+        check_return_url(
+            completion.return_url,
+            f"{path}.redirect.return_url",
+            allow_http_localhost=allow_http_localhost,
+        )
+    if completion.custom_message is not None:
+        if completion.type != "hosted_confirmation":
+            _fail(
+                f"{path}.hosted_confirmation",
+                f"only allowed when {path}.type is 'hosted_confirmation'",
+            )
+        _string(
+            completion.custom_message,
+            f"{path}.hosted_confirmation.custom_message",
+            max_length=MAX_CUSTOM_MESSAGE,
+        )
+
+
+def _check_after_expiration(expiration: object) -> None:
+    if not isinstance(expiration, AfterExpiration):
+        _fail("after_expiration", f"expected an AfterExpiration, got {_kind(expiration)}")
+    if expiration.type != "customer_login":
+        _fail("after_expiration.type", "required; the only type is 'customer_login'")
+    if expiration.expires_at is not None:
+        _integer(expiration.expires_at, "after_expiration.customer_login.expires_at", minimum=1)
+
+
+def check_return_url(url: object, path: str, *, allow_http_localhost: bool = False) -> str:
+    """Check that ``url`` is a safe absolute https URL to send a customer to.
+
+    Rejected: any scheme but https (``javascript:``, ``data:``, ``http:``),
+    relative and protocol-relative URLs, user info (``https://bank.com@evil``),
+    whitespace, control characters, backslashes, and non-ASCII text (a host must
+    be in its punycode ``xn--`` form, which defeats look-alike characters).
+    With ``allow_http_localhost``, ``http://localhost``, ``127.0.0.1`` and
+    ``[::1]`` are accepted too.
+    """
+    text = _string(url, path)
+    absolute = "must be an absolute https:// URL, e.g. request.url_for('account')"
+    if not text.isascii():
+        _fail(
+            path,
+            "must be ASCII: percent-encode the path and write the host in its punycode (xn--) form",
+        )
+    if any(char <= " " or char in "\x7f\\" for char in text):
+        _fail(path, "must not contain whitespace, control characters or backslashes")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        _fail(path, f"is not a well-formed URL; it {absolute}")
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    is_local = f"[{host}]" in _LOCAL_HOSTS if ":" in host else host in _LOCAL_HOSTS
+    if scheme == "http" and allow_http_localhost and is_local:
+        pass
+    elif scheme != "https":
+        hint = (
+            " (http://localhost needs allow_http_localhost=True, for local development)"
+            if scheme == "http" and is_local
+            else ""
+        )
+        _fail(path, f"{absolute}{hint}")
+    if not parts.netloc or not host:
+        _fail(path, absolute)
+    if "@" in parts.netloc:
+        _fail(path, "must not contain user info (user@host): it is a phishing trick")
+    if port == 0:
+        _fail(path, "has an invalid port")
+    if ":" not in host and not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
+        _fail(path, "has an invalid host name")
+    return text

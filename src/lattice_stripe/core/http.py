@@ -1,0 +1,84 @@
+"""HTTP request and response values: what the core hands to a transport and gets back.
+
+They are plain data (bytes in, bytes out), so the core never touches a socket
+and every transport, real or fake, speaks the same two types.
+"""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+
+from lattice_stripe.core.redaction import mask_key
+
+__all__ = ["HttpRequest", "HttpResponse", "redacted_headers"]
+
+_SECRET_HEADERS = frozenset({"authorization", "stripe-signature"})
+
+
+def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return a copy of ``headers`` with credentials masked (safe to print or record)."""
+    return {
+        name: (_mask_credential(value) if name.lower() in _SECRET_HEADERS else value)
+        for name, value in headers.items()
+    }
+
+
+def _mask_credential(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    if token:
+        return f"{scheme} {mask_key(token)}"
+    return "[redacted]"
+
+
+def _headers_repr(headers: Mapping[str, str]) -> str:
+    return repr(redacted_headers(headers))
+
+
+@attrs.frozen(kw_only=True)
+class HttpRequest:
+    """One HTTP request to send. ``repr`` masks the ``Authorization`` header.
+
+    ``timeout`` bounds each read and ``connect_timeout`` the connection set-up,
+    in seconds; a transport must refuse a body over ``max_response_bytes``.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(repr=_headers_repr)
+    body: bytes = b""
+    timeout: float = 80.0
+    connect_timeout: float = 30.0
+    max_response_bytes: int = 1 << 20
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def _lower_names(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def _body_repr(body: bytes) -> str:
+    return f"<{len(body)} bytes>"
+
+
+@attrs.frozen(kw_only=True)
+class HttpResponse:
+    """One HTTP response: status, headers with lower-case names, and the whole body.
+
+    The body is left out of ``repr``: a portal session's body carries its URL.
+    """
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(default=_NO_HEADERS, converter=_lower_names)
+    body: bytes = attrs.field(default=b"", repr=_body_repr)
+
+    def header(self, name: str) -> str | None:
+        """Return the header ``name`` (any case), or ``None``."""
+        return self.headers.get(name.lower())
+
+    @property
+    def request_id(self) -> str | None:
+        """Stripe's ``Request-Id`` for this response, if any."""
+        return self.headers.get("request-id")

@@ -1,0 +1,78 @@
+"""The redaction policy: what never prints, and a logging filter that enforces it.
+
+A portal session URL is a single-use bearer credential and an API key is a
+password. Value types keep them out of ``repr``/``str`` by construction; this
+module is the second line: a text scrubber and a :class:`logging.Filter` that
+removes them from any log record, whoever wrote it.
+"""
+
+import logging
+import re
+
+__all__ = [
+    "PORTAL_URL_PLACEHOLDER",
+    "RedactingFilter",
+    "mask_key",
+    "scrub",
+]
+
+PORTAL_URL_PLACEHOLDER = "[portal-session-url]"
+
+# A portal session URL: any absolute http(s) URL with a ``/session/`` path
+# segment (Stripe's ``https://billing.stripe.com/p/session/...`` and the local
+# emulator's ``http://127.0.0.1:PORT/p/session/...`` alike).
+_PORTAL_URL = re.compile(r"""(?i)https?://[^\s"'<>\\]*?/session/[^\s"'<>\\]*""")
+# Secret and restricted keys, and webhook signing secrets. Publishable keys
+# (pk_) are public by design and left alone.
+_SECRET = re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z+/=]+")
+
+
+def _mask(match: re.Match[str]) -> str:
+    return mask_key(match.group(0))
+
+
+def mask_key(key: str) -> str:
+    """Return ``key`` with everything after its prefix hidden (``sk_test_[redacted]``)."""
+    if key.startswith("whsec_"):
+        return "whsec_[redacted]"
+    parts = key.split("_", 2)
+    if len(parts) == 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
+        return f"{parts[0]}_{parts[1]}_[redacted]"
+    return "[redacted]"
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with portal session URLs and secret keys replaced."""
+    text = _PORTAL_URL.sub(PORTAL_URL_PLACEHOLDER, text)
+    return _SECRET.sub(_mask, text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs portal session URLs and API keys from every record.
+
+    It renders the message with its arguments, scrubs the result, and scrubs any
+    formatted traceback, so nothing downstream (handlers, formatters, log
+    shippers) ever sees the secret. Attach it to handlers::
+
+        handler.addFilter(RedactingFilter())
+
+    It never drops a record: :meth:`filter` always returns ``True``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not hide the record
+            message = f"{record.msg!s} {record.args!r}"
+        record.msg = scrub(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+            # The formatted text replaces the live exception, whose frames may
+            # still hold secrets in locals and messages.
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
