@@ -7,9 +7,9 @@ and hands back what came. Nothing is decided twice.
 
 import asyncio
 import logging
+import os
 import random as _random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 
@@ -21,6 +21,7 @@ from lattice_stripe.core.flow import (
     ClientConfig,
     Sleep,
     Step,
+    call_options,
     create_session,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
@@ -37,8 +38,8 @@ Flow = Generator[Step, HttpResponse | None, Session]
 
 
 def new_idempotency_key() -> str:
-    """A fresh random idempotency key (UUID4)."""
-    return str(uuid.uuid4())
+    """A fresh random idempotency key: 128 bits from the OS's CSPRNG, as hex."""
+    return os.urandom(16).hex()
 
 
 def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: float) -> None:
@@ -287,7 +288,7 @@ class Sessions:
         :class:`~lattice_stripe.SessionCreateParams`. Invalid input raises
         :class:`~lattice_stripe.ValidationError` and sends nothing.
         """
-        options = CallOptions(
+        options = call_options(
             api_key=api_key,
             idempotency_key=idempotency_key,
             stripe_account=stripe_account,
@@ -316,7 +317,7 @@ class AsyncSessions:
         max_retries: int | None = None,
     ) -> Session:
         """Create a portal session; the awaited twin of :meth:`Sessions.create`."""
-        options = CallOptions(
+        options = call_options(
             api_key=api_key,
             idempotency_key=idempotency_key,
             stripe_account=stripe_account,

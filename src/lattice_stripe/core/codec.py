@@ -16,8 +16,8 @@ type or a missing required field is a
 import json
 import re
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from types import MappingProxyType, NoneType, UnionType
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 from urllib.parse import parse_qsl, quote
 
 import attrs
@@ -67,10 +67,22 @@ T = TypeVar("T")
 # -- form encoding -------------------------------------------------------------------
 
 _plain = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+# Percent-encoding of every ASCII character outside the unreserved set, for
+# str.translate: the same output as quote(value, safe="") for ASCII text, in
+# one C-level pass.
+_ASCII_ESCAPES = {
+    code: f"%{code:02X}"
+    for code in range(128)
+    if not (chr(code).isascii() and (chr(code).isalnum() or chr(code) in "_.~-"))
+}
 
 
 def _q(value: str) -> str:
-    return value if _plain(value) else quote(value, safe="")
+    if _plain(value):
+        return value
+    if value.isascii():
+        return value.translate(_ASCII_ESCAPES)
+    return quote(value, safe="")
 
 
 def _key(*parts: str) -> str:
@@ -302,6 +314,12 @@ def _strict_str(value: object, _: object) -> str:
     return value
 
 
+def _optional_str(value: object, _: object) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    raise TypeError(f"expected a string or null, got {type(value).__name__}")
+
+
 def _strict_int(value: object, _: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {type(value).__name__}")
@@ -340,11 +358,49 @@ _RESPONSE_TYPES: tuple[type, ...] = (
 )
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, UnionType) and len(args) == 2 and NoneType in args
+
+
+def _is_homogeneous_tuple(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def _make_converter(detailed: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(bool, _strict_bool)
+
+    # Specialised hooks for "X | None" and "tuple[X, ...]", resolved once when a
+    # class hook is generated instead of dispatched on every value.
+    def optional(type_: Any) -> Callable[[Any, Any], Any]:
+        inner = next(arg for arg in get_args(type_) if arg is not NoneType)
+        if inner is str:
+            return _optional_str
+        inner_hook = converter.get_structure_hook(inner)
+
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else inner_hook(value, inner)
+
+        return structure_optional
+
+    def homogeneous_tuple(type_: Any) -> Callable[[Any, Any], Any]:
+        inner = get_args(type_)[0]
+        inner_hook = converter.get_structure_hook(inner)
+
+        def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list):
+                raise TypeError(f"expected an array, got {type(value).__name__}")
+            return tuple([inner_hook(item, inner) for item in value])
+
+        return structure_tuple
+
+    converter.register_structure_hook_factory(_is_homogeneous_tuple, homogeneous_tuple)
+    if not detailed:
+        converter.register_structure_hook_factory(_is_optional, optional)
     converter.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
 
     def configuration(value: object, _: object) -> str | Configuration:

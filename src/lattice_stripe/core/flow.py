@@ -30,10 +30,12 @@ from lattice_stripe.core.version import VERSION
 __all__ = [
     "API_VERSION",
     "DEFAULT_BASE_URL",
+    "NO_OPTIONS",
     "CallOptions",
     "ClientConfig",
     "Sleep",
     "Step",
+    "call_options",
     "check_api_key",
     "create_session",
     "is_live_key",
@@ -97,6 +99,10 @@ class ClientConfig:
     max_retries: int = 2
     max_response_bytes: int = 1 << 20
     allow_http_localhost: bool = False
+    # Derived once here, not on every call.
+    sessions_url: str = attrs.field(init=False, repr=False, eq=False)
+    base_headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    retry_policy: RetryPolicy = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         check_api_key(self.api_key)
@@ -117,6 +123,20 @@ class ClientConfig:
             or self.max_response_bytes < 1
         ):
             raise ValidationError("max_response_bytes", "expected a positive integer")
+        derived = {
+            "sessions_url": self.base_url.rstrip("/") + SESSIONS_PATH,
+            "base_headers": {
+                "Authorization": f"Bearer {self.api_key}",
+                "Stripe-Version": self.stripe_version,
+                "User-Agent": _USER_AGENT,
+                "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+            "retry_policy": RetryPolicy(max_retries=self.max_retries),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +149,38 @@ class CallOptions:
     stripe_version: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
+
+
+NO_OPTIONS = CallOptions()
+
+
+def call_options(
+    *,
+    api_key: str | None = None,
+    idempotency_key: str | None = None,
+    stripe_account: str | None = None,
+    stripe_version: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> CallOptions:
+    """The per-call options; the shared :data:`NO_OPTIONS` when none is set."""
+    if (
+        api_key is None
+        and idempotency_key is None
+        and stripe_account is None
+        and stripe_version is None
+        and timeout is None
+        and max_retries is None
+    ):
+        return NO_OPTIONS
+    return CallOptions(
+        api_key=api_key,
+        idempotency_key=idempotency_key,
+        stripe_account=stripe_account,
+        stripe_version=stripe_version,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
 
 
 def _check_timeout(value: object, path: str) -> None:
@@ -152,18 +204,14 @@ Step = HttpRequest | Sleep
 
 
 def _headers(config: ClientConfig, options: CallOptions, idempotency_key: str) -> Mapping[str, str]:
-    api_key = config.api_key if options.api_key is None else check_api_key(options.api_key)
-    headers = {
-        "Authorization": f"Bearer {api_key}",
-        "Stripe-Version": options.stripe_version or config.stripe_version,
-        "User-Agent": _USER_AGENT,
-        "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-        "Idempotency-Key": idempotency_key,
-    }
+    headers = dict(config.base_headers)
+    if options.api_key is not None:
+        headers["Authorization"] = f"Bearer {check_api_key(options.api_key)}"
+    if options.stripe_version is not None:
+        headers["Stripe-Version"] = options.stripe_version
     if options.stripe_account is not None:
         headers["Stripe-Account"] = options.stripe_account
+    headers["Idempotency-Key"] = idempotency_key
     return headers
 
 
@@ -212,19 +260,27 @@ def create_session(
     Raises ValidationError before the first yield, so bad input sends nothing.
     """
     checked = guard(params, allow_http_localhost=config.allow_http_localhost)
-    _check_options(options)
-    idempotency_key = options.idempotency_key or new_idempotency_key()
+    if options is NO_OPTIONS:
+        idempotency_key = new_idempotency_key()
+        headers: Mapping[str, str] = {**config.base_headers, "Idempotency-Key": idempotency_key}
+        policy = config.retry_policy
+    else:
+        _check_options(options)
+        idempotency_key = options.idempotency_key or new_idempotency_key()
+        headers = _headers(config, options, idempotency_key)
+        policy = (
+            config.retry_policy
+            if options.max_retries is None
+            else RetryPolicy(max_retries=options.max_retries)
+        )
     request = HttpRequest(
         method="POST",
-        url=config.base_url.rstrip("/") + SESSIONS_PATH,
-        headers=_headers(config, options, idempotency_key),
+        url=config.sessions_url,
+        headers=headers,
         body=encode_session_params(checked),
         timeout=options.timeout or config.timeout,
         connect_timeout=min(config.connect_timeout, options.timeout or config.connect_timeout),
         max_response_bytes=config.max_response_bytes,
-    )
-    policy = RetryPolicy(
-        max_retries=config.max_retries if options.max_retries is None else options.max_retries
     )
     retries = 0
     while True:

@@ -60,6 +60,7 @@ _SUBSCRIPTION_FLOWS: Mapping[str, type[FlowData]] = {
     "subscription_update_confirm": SubscriptionUpdateConfirmFlow,
     "subscription_pause": SubscriptionPauseFlow,
 }
+_SUBSCRIPTION_FLOW_KEYS = frozenset(_SUBSCRIPTION_FLOWS)
 _FLOW_KEYS = frozenset({"type", "after_completion", *_SUBSCRIPTION_FLOWS})
 _SUB_HASH_KEYS: Mapping[str, frozenset[str]] = {
     "subscription_cancel": frozenset({"subscription", "retention"}),
@@ -72,6 +73,23 @@ _LOCALE_LIST = ", ".join(sorted(LOCALES))
 _ID_CHARS = re.compile(r"[A-Za-z0-9_]+")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# The common case, accepted in one match: https, a lower-case host name, no
+# port, user info or backslash. Anything else takes the slow path below,
+# which also explains what is wrong.
+_PLAIN_HTTPS_URL = re.compile(
+    r"https://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:[/?#][!-\[\]-~]*)?"
+)
+_ID_PATTERNS: dict[str, re.Pattern[str]] = {}
+_AFTER_COMPLETION_KEYS = frozenset({"type", "redirect", "hosted_confirmation"})
+_RETURN_URL_KEYS = frozenset({"return_url"})
+_CUSTOM_MESSAGE_KEYS = frozenset({"custom_message"})
+_RETENTION_KEYS = frozenset({"type", "coupon_offer"})
+_COUPON_KEYS = frozenset({"coupon"})
+_ITEM_KEYS = frozenset({"id", "price", "quantity"})
+_DISCOUNT_KEYS = frozenset({"coupon", "promotion_code"})
+_EXPIRATION_KEYS = frozenset({"type", "customer_login"})
+_LOGIN_KEYS = frozenset({"expires_at"})
 
 
 def guard(
@@ -121,12 +139,16 @@ def _printable_key(key: str) -> str:
 
 
 def _mapping(value: object, path: str, example: str) -> Mapping[str, Any]:
+    if value.__class__ is dict:
+        return value
     if not isinstance(value, Mapping):
         _fail(path, f"expected a mapping like {example}, got {_kind(value)}")
     return value
 
 
 def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) -> None:
+    if allowed.issuperset(mapping):
+        return
     for key in mapping:
         if not isinstance(key, str):
             _fail(
@@ -176,13 +198,12 @@ def _parse_flow_data(value: object) -> FlowData:
         _fail("flow_data.type", f"required; use one of {_FLOW_TYPE_LIST}")
     if not isinstance(flow_type, str) or flow_type not in FLOW_TYPES:
         _fail("flow_data.type", f"unknown flow type; use one of {_FLOW_TYPE_LIST}")
-    for key in _SUBSCRIPTION_FLOWS:
-        if key in raw and key != flow_type:
-            _fail(
-                f"flow_data.{key}",
-                f"not allowed when flow_data.type is '{flow_type}'; "
-                f"send only the sub-hash of the chosen flow",
-            )
+    for key in sorted(_SUBSCRIPTION_FLOW_KEYS.intersection(raw) - {flow_type}):
+        _fail(
+            f"flow_data.{key}",
+            f"not allowed when flow_data.type is '{flow_type}'; "
+            "send only the sub-hash of the chosen flow",
+        )
     completion = raw.get("after_completion")
     after_completion = None if completion is None else _parse_after_completion(completion)
     if flow_type == "payment_method_update":
@@ -228,7 +249,7 @@ def _parse_flow_data(value: object) -> FlowData:
 def _parse_after_completion(value: object) -> AfterCompletion:
     path = "flow_data.after_completion"
     raw = _mapping(value, path, "{'type': 'portal_homepage'}")
-    _check_keys(raw, path, frozenset({"type", "redirect", "hosted_confirmation"}))
+    _check_keys(raw, path, _AFTER_COMPLETION_KEYS)
     completion_type = raw.get("type")
     for key in ("redirect", "hosted_confirmation"):
         if key in raw and completion_type != key:
@@ -236,13 +257,13 @@ def _parse_after_completion(value: object) -> AfterCompletion:
     return_url = custom_message = None
     if "redirect" in raw:
         redirect = _mapping(raw["redirect"], f"{path}.redirect", "{'return_url': 'https://...'}")
-        _check_keys(redirect, f"{path}.redirect", frozenset({"return_url"}))
+        _check_keys(redirect, f"{path}.redirect", _RETURN_URL_KEYS)
         return_url = redirect.get("return_url")
     if "hosted_confirmation" in raw:
         hosted = _mapping(
             raw["hosted_confirmation"], f"{path}.hosted_confirmation", "{'custom_message': '...'}"
         )
-        _check_keys(hosted, f"{path}.hosted_confirmation", frozenset({"custom_message"}))
+        _check_keys(hosted, f"{path}.hosted_confirmation", _CUSTOM_MESSAGE_KEYS)
         custom_message = hosted.get("custom_message")
     return AfterCompletion(
         type=completion_type,  # type: ignore[arg-type]  # checked in stage 2
@@ -254,12 +275,12 @@ def _parse_after_completion(value: object) -> AfterCompletion:
 def _parse_retention(value: object, parent: str) -> Retention:
     path = f"{parent}.retention"
     raw = _mapping(value, path, "{'type': 'coupon_offer', 'coupon_offer': {'coupon': '...'}}")
-    _check_keys(raw, path, frozenset({"type", "coupon_offer"}))
+    _check_keys(raw, path, _RETENTION_KEYS)
     offer = raw.get("coupon_offer")
     if offer is None:
         _fail(f"{path}.coupon_offer", "required: pass {'coupon': 'COUPON_ID'}")
     offer = _mapping(offer, f"{path}.coupon_offer", "{'coupon': 'COUPON_ID'}")
-    _check_keys(offer, f"{path}.coupon_offer", frozenset({"coupon"}))
+    _check_keys(offer, f"{path}.coupon_offer", _COUPON_KEYS)
     return Retention(type=raw.get("type"), coupon=offer.get("coupon"))  # type: ignore[arg-type]
 
 
@@ -268,7 +289,7 @@ def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
     for index, entry in enumerate(_sequence(value, path, "items")):
         item_path = f"{path}[{index}]"
         raw = _mapping(entry, item_path, "{'id': 'si_...', 'price': 'price_...'}")
-        _check_keys(raw, item_path, frozenset({"id", "price", "quantity"}))
+        _check_keys(raw, item_path, _ITEM_KEYS)
         items.append(
             UpdateConfirmItem(
                 id=raw.get("id"),  # type: ignore[arg-type]  # checked in stage 2
@@ -285,7 +306,7 @@ def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount,
     for index, entry in enumerate(_sequence(value, path, "discounts")):
         entry_path = f"{path}[{index}]"
         raw = _mapping(entry, entry_path, "{'coupon': 'COUPON_ID'}")
-        _check_keys(raw, entry_path, frozenset({"coupon", "promotion_code"}))
+        _check_keys(raw, entry_path, _DISCOUNT_KEYS)
         discounts.append(
             UpdateConfirmDiscount(
                 coupon=raw.get("coupon"), promotion_code=raw.get("promotion_code")
@@ -297,13 +318,13 @@ def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount,
 def _parse_after_expiration(value: object) -> AfterExpiration:
     path = "after_expiration"
     raw = _mapping(value, path, "{'type': 'customer_login'}")
-    _check_keys(raw, path, frozenset({"type", "customer_login"}))
+    _check_keys(raw, path, _EXPIRATION_KEYS)
     expires_at = None
     if "customer_login" in raw:
         login = _mapping(
             raw["customer_login"], f"{path}.customer_login", "{'expires_at': 1735689600}"
         )
-        _check_keys(login, f"{path}.customer_login", frozenset({"expires_at"}))
+        _check_keys(login, f"{path}.customer_login", _LOGIN_KEYS)
         expires_at = login.get("expires_at")
     return AfterExpiration(type=raw.get("type"), expires_at=expires_at)  # type: ignore[arg-type]
 
@@ -322,6 +343,11 @@ def _string(value: object, path: str, *, max_length: int = MAX_STRING) -> str:
 
 
 def _stripe_id(value: object, path: str, prefix: str, what: str) -> None:
+    pattern = _ID_PATTERNS.get(prefix)
+    if pattern is None:
+        pattern = _ID_PATTERNS[prefix] = re.compile(re.escape(prefix) + "[A-Za-z0-9_]+")
+    if value.__class__ is str and len(value) <= MAX_STRING and pattern.fullmatch(value):
+        return
     text = _string(value, path)
     if not text.startswith(prefix) or _ID_CHARS.fullmatch(text) is None:
         _fail(path, f"expected the ID of a {what}, starting with '{prefix}'")
@@ -511,6 +537,8 @@ def check_return_url(url: object, path: str, *, allow_http_localhost: bool = Fal
     ``[::1]`` are accepted too.
     """
     text = _string(url, path)
+    if _PLAIN_HTTPS_URL.fullmatch(text):
+        return text
     absolute = "must be an absolute https:// URL, e.g. request.url_for('account')"
     if not text.isascii():
         _fail(
