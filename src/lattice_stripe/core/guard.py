@@ -339,6 +339,8 @@ def _string(value: object, path: str, *, max_length: int = MAX_STRING) -> str:
         _fail(path, "must not be empty (Stripe reads an empty string as 'unset')")
     if len(value) > max_length:
         _fail(path, f"too long: at most {max_length} characters")
+    if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+        _fail(path, "must be valid Unicode text: it contains a lone surrogate (U+D800-U+DFFF)")
     return value
 
 

@@ -1,0 +1,48 @@
+"""Generic fixtures: a recording fake Stripe, clients over it, and the Hypothesis profiles."""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from hypothesis import settings
+
+from lattice_stripe import AsyncClient, Client
+from lattice_stripe.adapters.recording import RecordingTransport
+
+# "ci" bounds property tests so the whole suite stays fast on two cores; "thorough"
+# is for hunting bugs locally (HYPOTHESIS_PROFILE=thorough).
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+FIXED_NOW = 1_700_000_000.0
+
+
+def _no_sleep(seconds: float) -> None:
+    """Retries in tests must not wait on the wall clock."""
+
+
+async def _no_async_sleep(seconds: float) -> None:
+    """Retries in tests must not wait on the wall clock."""
+
+
+@pytest.fixture
+def fake_stripe() -> RecordingTransport:
+    """A RecordingTransport whose default sessions have a fixed ``created`` time."""
+    return RecordingTransport(clock=lambda: FIXED_NOW)
+
+
+@pytest.fixture
+def stripe_client(fake_stripe: RecordingTransport) -> Iterator[Client]:
+    """A test-mode Client over ``fake_stripe`` that never sleeps between retries."""
+    with Client("sk_test_fixture0key", transport=fake_stripe, sleep=_no_sleep) as client:
+        yield client
+
+
+@pytest.fixture
+async def async_stripe_client(fake_stripe: RecordingTransport) -> AsyncIterator[AsyncClient]:
+    """A test-mode AsyncClient over ``fake_stripe`` that never sleeps between retries."""
+    async with AsyncClient(
+        "sk_test_fixture0key", transport=fake_stripe, sleep=_no_async_sleep
+    ) as client:
+        yield client
