@@ -270,7 +270,7 @@ def error_from_response(
     """
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
     error = document.get("error") if isinstance(document, dict) else None
     if not isinstance(error, dict):
