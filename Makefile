@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo emulator bench clean
+.PHONY: install test lint typecheck pytest bench-quick demo emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The benchmark suite runs in quick mode to prove it works; it is never a pass/fail timing test.
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --quick
+
+test: lint typecheck pytest bench-quick
+
+bench: install
+	$(BIN)/python -m benchmarks.run
 
 demo: install
 	$(BIN)/lattice-stripe demo

@@ -5,7 +5,6 @@ return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
 
-import asyncio
 import logging
 import os
 import random as _random
@@ -204,7 +203,7 @@ class AsyncClient(_Settings):
         max_retries: int = 2,
         max_response_bytes: int = 1 << 20,
         allow_http_localhost: bool = False,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         random: RandomSource = _random.random,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
@@ -225,6 +224,10 @@ class AsyncClient(_Settings):
 
             transport = AiohttpTransport()
         self._transport: AsyncTransport = transport
+        if sleep is None:
+            import asyncio  # here, so that the sync client never pays for importing asyncio
+
+            sleep = asyncio.sleep
         self._sleep = sleep
         self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
 

@@ -17,12 +17,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, NoneType, UnionType
-from typing import Any, TypeVar, Union, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin
 from urllib.parse import parse_qsl, quote
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from lattice_stripe.core.errors import ResponseDecodeError
 from lattice_stripe.core.params import (
@@ -52,6 +50,9 @@ from lattice_stripe.core.session import (
     Session,
     SessionAfterExpiration,
 )
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "decode_form",
@@ -368,7 +369,9 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
     return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _make_converter(detailed: bool) -> cattrs.Converter:
+def _make_converter(detailed: bool) -> "cattrs.Converter":
+    import cattrs
+
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
@@ -420,7 +423,9 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     return converter
 
 
-def _keeping_extra(converter: cattrs.Converter, cls: type[T]) -> Callable[[Any, Any], T]:
+def _keeping_extra(converter: "cattrs.Converter", cls: type[T]) -> Callable[[Any, Any], T]:
+    from cattrs.gen import make_dict_structure_fn, override
+
     known = frozenset(field.name for field in attrs.fields(cast(Any, cls))) - {"extra"}
     base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
 
@@ -436,16 +441,26 @@ def _keeping_extra(converter: cattrs.Converter, cls: type[T]) -> Callable[[Any, 
     return structure_keeping_extra
 
 
-_fast = _make_converter(detailed=False)
-_detailed = _make_converter(detailed=True)
+# Built on first use: generating the hooks (and importing cattrs) is start-up
+# cost that an application importing the library need not pay until it decodes.
+_converters: "dict[bool, cattrs.Converter]" = {}
+
+
+def _converter(detailed: bool = False) -> "cattrs.Converter":
+    converter = _converters.get(detailed)
+    if converter is None:
+        converter = _converters[detailed] = _make_converter(detailed)
+    return converter
 
 
 def structure(value: object, cls: type[T]) -> T:
     """Structure decoded JSON into the response type ``cls`` with the shared converter."""
-    return _fast.structure(value, cls)
+    return _converter().structure(value, cls)
 
 
 def _describe(error: Exception) -> str:
+    import cattrs
+
     messages = (
         cattrs.transform_error(error, path="$")
         if isinstance(error, cattrs.BaseValidationError)
@@ -482,11 +497,11 @@ def decode_session(
     if document.get("object") != "billing_portal.session":
         raise failure("its 'object' is not 'billing_portal.session'")
     try:
-        return _fast.structure(document, Session)
+        return _converter().structure(document, Session)
     except Exception:
         pass
     try:
-        _detailed.structure(document, Session)
+        _converter(detailed=True).structure(document, Session)
     except Exception as error:
         raise failure(_describe(error)) from None
     raise failure("the decoder rejected it")  # pragma: no cover - both converters agree

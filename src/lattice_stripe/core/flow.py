@@ -11,8 +11,8 @@ injects them, so every retry path is testable step by step.
 """
 
 import json
-import platform
 import re
+import sys
 from collections.abc import Generator, Mapping
 
 import attrs
@@ -48,14 +48,15 @@ MAX_IDEMPOTENCY_KEY = 255
 
 _API_KEY = re.compile(r"(sk|rk)_(test|live)_[0-9A-Za-z]+")
 _ACCOUNT = re.compile(r"acct_[0-9A-Za-z]+")
-_USER_AGENT = f"lattice-stripe/{VERSION} (Python {platform.python_version()})"
+_PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
+_USER_AGENT = f"lattice-stripe/{VERSION} (Python {_PYTHON_VERSION})"
 _CLIENT_USER_AGENT = json.dumps(
     {
         "bindings_version": VERSION,
         "lang": "python",
-        "lang_version": platform.python_version(),
+        "lang_version": _PYTHON_VERSION,
         "publisher": "lattice-stripe",
-        "platform": platform.platform(terse=True),
+        "platform": sys.platform,
     },
     separators=(",", ":"),
 )

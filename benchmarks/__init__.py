@@ -1,0 +1,1 @@
+"""Benchmarks: lattice-stripe side by side with the official SDK and the bare transports."""

@@ -1,0 +1,51 @@
+"""Import time of lattice-stripe (core, and with each adapter) against the official SDK.
+
+Each case runs in a fresh interpreter; the figure is the wall time of the
+imports minus a bare interpreter's start-up, median of several runs, plus the
+cumulative microseconds ``python -X importtime`` reports for the top module.
+"""
+
+import statistics
+import subprocess
+import sys
+import time
+
+CASES: dict[str, str] = {
+    "lattice_stripe (core)": "import lattice_stripe",
+    "lattice_stripe + urllib3 adapter": "import lattice_stripe.adapters.urllib3",
+    "lattice_stripe + aiohttp adapter": "import lattice_stripe.adapters.aiohttp",
+    "stripe": "import stripe; stripe.StripeClient",
+}
+
+
+def _wall(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def _importtime(statement: str) -> float:
+    """Cumulative µs of the slowest top-level import in the -X importtime report."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    best = 0.0
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
+            best = max(best, float(parts[1]))
+    return best
+
+
+def run(runs: int) -> dict[str, dict[str, float]]:
+    """Median import cost per case, in milliseconds."""
+    baseline = statistics.median(_wall("pass") for _ in range(runs))
+    results: dict[str, dict[str, float]] = {}
+    for name, code in CASES.items():
+        wall = statistics.median(_wall(code) for _ in range(runs)) - baseline
+        cumulative = statistics.median(_importtime(code) for _ in range(runs))
+        results[name] = {"wall_ms": wall * 1000, "importtime_ms": cumulative / 1000}
+    return results
