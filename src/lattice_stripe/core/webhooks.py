@@ -7,14 +7,29 @@ one or several secrets (rotation) within a tolerance on the injected clock;
 :func:`construct_event` verifies and parses into an :class:`Event`.
 Verify the raw bytes as received: a body re-encoded by a framework no longer
 matches, and is rejected.
+
+The portal's events read as typed values: ``event.subscription``
+(``customer.subscription.updated``, ``.deleted``, ``.paused``, ...),
+``event.payment_method`` (``payment_method.attached``) and ``event.customer``
+(``customer.updated``); ``event.typed_object`` is whichever applies, or
+``None`` for any other object, which stays available, untouched, as
+``event.data_object``. Unknown event types and unknown fields are never errors.
+
+:class:`WebhookReceiver` is an endpoint's whole decision, without I/O: verify,
+skip events already handled (an :class:`EventStore`), pick the handler for the
+event type, and say what to answer. The framework integrations only read the
+body, run the handler and write the reply.
 """
 
 import hashlib
 import hmac
 import json
+import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -22,9 +37,23 @@ from lattice_stripe.core.errors import SignatureVerificationError
 from lattice_stripe.core.ports import Clock
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TOLERANCE",
     "MAX_HEADER_LENGTH",
+    "CancellationDetails",
+    "Card",
+    "Customer",
+    "Delivery",
     "Event",
+    "EventStore",
+    "InMemoryEventStore",
+    "PauseCollection",
+    "PaymentMethod",
+    "Subscription",
+    "SubscriptionItem",
+    "WebhookHandler",
+    "WebhookReceiver",
+    "WebhookReply",
     "compute_signature",
     "construct_event",
     "generate_signature_header",
@@ -33,6 +62,11 @@ __all__ = [
 
 DEFAULT_TOLERANCE = 300
 MAX_HEADER_LENGTH = 8192
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+# Ten digits last until the year 2286; a longer ``t`` is an attack on int().
+_MAX_TIMESTAMP_DIGITS = 12
+
+T = TypeVar("T")
 
 
 def compute_signature(payload: bytes, secret: str, timestamp: int) -> str:
@@ -47,34 +81,45 @@ def generate_signature_header(payload: bytes, secret: str, *, timestamp: int | N
     return f"t={at},v1={compute_signature(payload, secret, at)}"
 
 
+def _malformed(detail: str) -> SignatureVerificationError:
+    return SignatureVerificationError("malformed_header", f"Stripe-Signature header {detail}")
+
+
 def _parse_header(header: str) -> tuple[int, list[str]]:
     if len(header) > MAX_HEADER_LENGTH:
-        raise SignatureVerificationError("malformed_header", "Stripe-Signature header is too long")
+        raise _malformed(f"is longer than {MAX_HEADER_LENGTH} characters")
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):
         key, sep, value = part.strip().partition("=")
         if not sep:
-            raise SignatureVerificationError(
-                "malformed_header", "Stripe-Signature header has a part without '='"
-            )
+            raise _malformed("has a part without '='")
         if key == "t":
-            if timestamp is not None or not value.isascii() or not value.isdigit():
-                raise SignatureVerificationError(
-                    "malformed_header", "Stripe-Signature header has a bad or repeated timestamp"
-                )
+            if (
+                timestamp is not None
+                or not value.isascii()
+                or not value.isdigit()
+                or len(value) > _MAX_TIMESTAMP_DIGITS
+            ):
+                raise _malformed("has a bad or repeated timestamp")
             timestamp = int(value)
         elif key == "v1":
             signatures.append(value)
     if timestamp is None:
-        raise SignatureVerificationError(
-            "malformed_header", "Stripe-Signature header has no timestamp (t=...)"
-        )
+        raise _malformed("has no timestamp (t=...)")
     if not signatures:
-        raise SignatureVerificationError(
-            "malformed_header", "Stripe-Signature header has no v1 signature"
-        )
+        raise _malformed("has no v1 signature")
     return timestamp, signatures
+
+
+def _secret_list(secrets: str | Iterable[str]) -> list[str]:
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not keys:
+        raise ValueError("at least one webhook signing secret (whsec_...) is needed")
+    if any(not isinstance(key, str) or not key.strip() for key in keys):
+        # An empty key is a key anyone can sign with.
+        raise ValueError("a webhook signing secret is empty; expected whsec_...")
+    return keys
 
 
 def verify_signature(
@@ -87,41 +132,295 @@ def verify_signature(
 ) -> int:
     """Check ``header`` against ``payload`` for any of ``secrets``; return the signed timestamp.
 
+    ``payload`` must be the body bytes exactly as received. Several secrets are
+    tried at once, so a secret can be rolled without dropping deliveries.
     Raises :class:`SignatureVerificationError` with ``reason`` ``missing_header``,
-    ``malformed_header``, ``timestamp_out_of_tolerance`` (older, or further in
-    the future, than ``tolerance`` seconds) or ``no_matching_signature``.
+    ``malformed_header``, ``no_matching_signature``, or, for an authentic
+    delivery signed more than ``tolerance`` seconds before (a replay) or after
+    (clock skew) now, ``timestamp_out_of_tolerance``. A bad ``secrets`` value
+    (none, or an empty one) is a configuration error: ``ValueError``.
     """
+    if not isinstance(payload, bytes):
+        raise TypeError("verify the raw request body bytes, not a decoded or re-encoded body")
+    keys = _secret_list(secrets)
     if not header:
         raise SignatureVerificationError("missing_header", "no Stripe-Signature header")
-    keys = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not keys:
-        raise ValueError("verify_signature needs at least one webhook secret")
     timestamp, signatures = _parse_header(header)
-    if abs(clock() - timestamp) > tolerance:
-        raise SignatureVerificationError(
-            "timestamp_out_of_tolerance",
-            f"Stripe-Signature timestamp is more than {tolerance}s from now (replay or clock skew)",
-        )
-    expected = [compute_signature(payload, key, timestamp) for key in keys]
+    expected = [compute_signature(payload, key, timestamp).encode() for key in keys]
     matched = False
     for candidate in signatures:
+        presented = candidate.encode("ascii", "replace")
         for signature in expected:
             # Compare every pair: the time taken does not depend on which one matches.
-            matched |= hmac.compare_digest(candidate.encode("ascii", "replace"), signature.encode())
+            matched |= hmac.compare_digest(presented, signature)
     if not matched:
         raise SignatureVerificationError(
             "no_matching_signature",
             "no Stripe-Signature v1 signature matches the payload for the configured secret(s)",
         )
+    if abs(clock() - timestamp) > tolerance:
+        raise SignatureVerificationError(
+            "timestamp_out_of_tolerance",
+            f"Stripe-Signature timestamp is more than {tolerance}s from now (replay or clock skew)",
+        )
     return timestamp
+
+
+# -- typed objects ---------------------------------------------------------------
+
+
+def _optional(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _required(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T:
+    value = _optional(obj, key, kind, where)
+    if value is None:
+        raise ValueError(f"{where}.{key}: required, missing")
+    return value
+
+
+def _id(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    """An ID field, which Stripe sends as a string, or as an object when expanded."""
+    value = obj.get(key)
+    if isinstance(value, dict):
+        return _required(value, "id", str, f"{where}.{key}")
+    return _optional(obj, key, str, where)
+
+
+def _object(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any] | None:
+    return _optional(obj, key, dict, where)
+
+
+def _list_of_objects(obj: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    items = _optional(obj, key, list, where) or []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}.{key}[{index}]: expected dict, got {type(item).__name__}")
+    return items
+
+
+def _metadata(obj: Mapping[str, Any], where: str) -> Mapping[str, str]:
+    return MappingProxyType(_optional(obj, "metadata", dict, where) or {})
+
+
+def _raw() -> Any:
+    return attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class SubscriptionItem:
+    """One item of a subscription: which price, how many."""
+
+    id: str
+    price: str | None
+    quantity: int | None
+    current_period_start: int | None
+    current_period_end: int | None
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "item") -> "SubscriptionItem":
+        """Read a ``subscription_item`` object; unknown fields stay in ``raw``."""
+        return cls(
+            id=_required(data, "id", str, where),
+            price=_id(data, "price", where),
+            quantity=_optional(data, "quantity", int, where),
+            current_period_start=_optional(data, "current_period_start", int, where),
+            current_period_end=_optional(data, "current_period_end", int, where),
+            raw=data,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class PauseCollection:
+    """``pause_collection``: payment collection is paused (set from the portal or the API)."""
+
+    behavior: str
+    resumes_at: int | None
+
+
+@attrs.frozen(kw_only=True)
+class CancellationDetails:
+    """Why a subscription was canceled; ``comment`` is the customer's own words."""
+
+    reason: str | None
+    feedback: str | None
+    comment: str | None = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Subscription:
+    """A ``subscription`` as a ``customer.subscription.*`` event carries it.
+
+    ``current_period_end`` is the subscription's own field, which API versions
+    from 2025-03-31 moved onto each item (``items[i].current_period_end``).
+    """
+
+    id: str
+    customer: str | None
+    status: str
+    livemode: bool
+    cancel_at_period_end: bool
+    cancel_at: int | None
+    canceled_at: int | None
+    ended_at: int | None
+    current_period_end: int | None
+    default_payment_method: str | None
+    pause_collection: PauseCollection | None
+    cancellation_details: CancellationDetails | None
+    items: tuple[SubscriptionItem, ...]
+    metadata: Mapping[str, str] = attrs.field(repr=False)
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Subscription":
+        """Read a ``subscription`` object; unknown fields stay in ``raw``."""
+        where = "subscription"
+        pause = _object(data, "pause_collection", where)
+        details = _object(data, "cancellation_details", where)
+        items = _object(data, "items", where) or {}
+        return cls(
+            id=_required(data, "id", str, where),
+            customer=_id(data, "customer", where),
+            status=_required(data, "status", str, where),
+            livemode=_optional(data, "livemode", bool, where) is True,
+            cancel_at_period_end=_optional(data, "cancel_at_period_end", bool, where) is True,
+            cancel_at=_optional(data, "cancel_at", int, where),
+            canceled_at=_optional(data, "canceled_at", int, where),
+            ended_at=_optional(data, "ended_at", int, where),
+            current_period_end=_optional(data, "current_period_end", int, where),
+            default_payment_method=_id(data, "default_payment_method", where),
+            pause_collection=None
+            if pause is None
+            else PauseCollection(
+                behavior=_required(pause, "behavior", str, f"{where}.pause_collection"),
+                resumes_at=_optional(pause, "resumes_at", int, f"{where}.pause_collection"),
+            ),
+            cancellation_details=None
+            if details is None
+            else CancellationDetails(
+                reason=_optional(details, "reason", str, f"{where}.cancellation_details"),
+                feedback=_optional(details, "feedback", str, f"{where}.cancellation_details"),
+                comment=_optional(details, "comment", str, f"{where}.cancellation_details"),
+            ),
+            items=tuple(
+                SubscriptionItem.from_dict(item, f"{where}.items.data[{index}]")
+                for index, item in enumerate(_list_of_objects(items, "data", f"{where}.items"))
+            ),
+            metadata=_metadata(data, where),
+            raw=data,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Card:
+    """The displayable details of a card: safe to show the customer."""
+
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+@attrs.frozen(kw_only=True)
+class PaymentMethod:
+    """A ``payment_method``, as ``payment_method.attached`` carries it.
+
+    ``card`` is set for card payment methods; billing details (personal data)
+    are left in ``raw``.
+    """
+
+    id: str
+    type: str
+    customer: str | None
+    livemode: bool
+    created: int | None
+    card: Card | None
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PaymentMethod":
+        """Read a ``payment_method`` object; unknown fields stay in ``raw``."""
+        where = "payment_method"
+        card = _object(data, "card", where)
+        return cls(
+            id=_required(data, "id", str, where),
+            type=_required(data, "type", str, where),
+            customer=_id(data, "customer", where),
+            livemode=_optional(data, "livemode", bool, where) is True,
+            created=_optional(data, "created", int, where),
+            card=None
+            if card is None
+            else Card(
+                brand=_optional(card, "brand", str, f"{where}.card"),
+                last4=_optional(card, "last4", str, f"{where}.card"),
+                exp_month=_optional(card, "exp_month", int, f"{where}.card"),
+                exp_year=_optional(card, "exp_year", int, f"{where}.card"),
+            ),
+            raw=data,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Customer:
+    """A ``customer``, as ``customer.updated`` carries it.
+
+    Personal data (``email``, ``name``, ``phone``) stays out of ``repr``.
+    """
+
+    id: str
+    livemode: bool
+    email: str | None = attrs.field(repr=False)
+    name: str | None = attrs.field(repr=False)
+    phone: str | None = attrs.field(repr=False)
+    default_payment_method: str | None
+    metadata: Mapping[str, str] = attrs.field(repr=False)
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Customer":
+        """Read a ``customer`` object; unknown fields stay in ``raw``."""
+        where = "customer"
+        invoice_settings = _object(data, "invoice_settings", where) or {}
+        return cls(
+            id=_required(data, "id", str, where),
+            livemode=_optional(data, "livemode", bool, where) is True,
+            email=_optional(data, "email", str, where),
+            name=_optional(data, "name", str, where),
+            phone=_optional(data, "phone", str, where),
+            default_payment_method=_id(
+                invoice_settings, "default_payment_method", f"{where}.invoice_settings"
+            ),
+            metadata=_metadata(data, where),
+            raw=data,
+        )
+
+
+TypedObject = Subscription | PaymentMethod | Customer
+
+_TYPED_OBJECTS: Mapping[str, Callable[[Mapping[str, Any]], TypedObject]] = {
+    "subscription": Subscription.from_dict,
+    "payment_method": PaymentMethod.from_dict,
+    "customer": Customer.from_dict,
+}
 
 
 @attrs.frozen(kw_only=True)
 class Event:
     """A Stripe event: ``type`` names what happened, ``data_object`` is the object as it is now.
 
-    ``previous_attributes`` holds the changed fields' old values (updates only).
-    ``raw`` is the whole event JSON.
+    ``previous_attributes`` holds the changed fields' old values (updates only);
+    ``account`` is the connected account for Connect events; ``raw`` is the
+    whole event JSON. The typed views (``subscription``, ``payment_method``,
+    ``customer``, ``typed_object``) are read from ``data_object`` on each
+    access: keep the result rather than asking twice. A typed view of an object
+    whose known fields have the wrong type raises ``ValueError`` naming the field.
     """
 
     id: str
@@ -129,9 +428,10 @@ class Event:
     created: int
     livemode: bool
     api_version: str | None
+    account: str | None = None
     data_object: Mapping[str, Any] = attrs.field(repr=False)
     previous_attributes: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
-    raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
+    raw: Mapping[str, Any] = _raw()
 
     @classmethod
     def from_json(cls, payload: bytes) -> "Event":
@@ -157,16 +457,57 @@ class Event:
             )
         previous = data.get("previous_attributes")
         version = document.get("api_version")
+        account = document.get("account")
         return cls(
             id=fields[0],
             type=fields[1],
             created=fields[2],
             livemode=document.get("livemode") is True,
             api_version=version if isinstance(version, str) else None,
+            account=account if isinstance(account, str) else None,
             data_object=data["object"],
             previous_attributes=previous if isinstance(previous, dict) else None,
             raw=document,
         )
+
+    @property
+    def object_type(self) -> str | None:
+        """The kind of ``data_object`` (``"subscription"``, ``"invoice"``, ...)."""
+        kind = self.data_object.get("object")
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def typed_object(self) -> TypedObject | None:
+        """``data_object`` as a :class:`Subscription`, :class:`PaymentMethod` or
+        :class:`Customer`; ``None`` for any other kind of object."""
+        read = _TYPED_OBJECTS.get(self.object_type or "")
+        return None if read is None else read(self.data_object)
+
+    @property
+    def subscription(self) -> Subscription:
+        """The :class:`Subscription` of a ``customer.subscription.*`` event (else TypeError)."""
+        return _expect(self, Subscription)
+
+    @property
+    def payment_method(self) -> PaymentMethod:
+        """The :class:`PaymentMethod` of a ``payment_method.*`` event (else TypeError)."""
+        return _expect(self, PaymentMethod)
+
+    @property
+    def customer(self) -> Customer:
+        """The :class:`Customer` of a ``customer.*`` event such as ``customer.updated``
+        (else TypeError)."""
+        return _expect(self, Customer)
+
+
+def _expect(event: Event, kind: type[T]) -> T:
+    value = event.typed_object
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"event {event.id} ({event.type}) carries a {event.object_type!r} object, "
+            f"not a {kind.__name__}"
+        )
+    return value
 
 
 def construct_event(
@@ -177,6 +518,160 @@ def construct_event(
     tolerance: int = DEFAULT_TOLERANCE,
     clock: Clock = time.time,
 ) -> Event:
-    """Verify the signature of ``payload`` and parse it into an :class:`Event`."""
+    """Verify the signature of ``payload`` and parse it into an :class:`Event`.
+
+    An authentic body that is not a Stripe event raises
+    :class:`SignatureVerificationError` with reason ``malformed_event``.
+    """
     verify_signature(payload, header, secrets, tolerance=tolerance, clock=clock)
     return Event.from_json(payload)
+
+
+# -- receiving -------------------------------------------------------------------
+
+WebhookHandler = Callable[[Event], object]
+"""Handles one event. The Starlette integration also awaits coroutine functions."""
+
+
+class EventStore(Protocol):
+    """Remembers which events were handled, so a redelivery is not handled twice.
+
+    ``claim`` records an event ID and says whether it was new (one atomic step:
+    an ``INSERT`` that ignores conflicts); ``release`` forgets it again after its
+    handler failed, so that Stripe's retry is handled.
+    """
+
+    def claim(self, event_id: str) -> bool: ...
+
+    def release(self, event_id: str) -> None: ...
+
+
+class InMemoryEventStore:
+    """An :class:`EventStore` in this process's memory, holding the newest ``max_size`` IDs.
+
+    Stripe retries for up to three days; an app with several processes, or that
+    restarts, should keep the IDs in its database instead. Thread-safe.
+    """
+
+    def __init__(self, max_size: int = 10_000) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self._max_size = max_size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, event_id: str) -> bool:
+        """Record ``event_id``; ``False`` if it was already there."""
+        with self._lock:
+            if event_id in self._ids:
+                return False
+            self._ids[event_id] = None
+            if len(self._ids) > self._max_size:
+                self._ids.popitem(last=False)
+            return True
+
+    def release(self, event_id: str) -> None:
+        """Forget ``event_id``."""
+        with self._lock:
+            self._ids.pop(event_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    def __repr__(self) -> str:
+        return f"InMemoryEventStore(size={len(self)}, max_size={self._max_size})"
+
+
+@attrs.frozen(kw_only=True)
+class WebhookReply:
+    """What a webhook endpoint answers: ``status`` and a one-word ``outcome``.
+
+    Stripe retries anything but 2xx. Outcomes: ``processed``, ``duplicate``
+    and ``ignored`` (no handler) answer 200; a signature problem answers 400
+    with its reason; ``body_too_large`` 413; ``handler_failed`` 500, with no
+    detail of the failure.
+    """
+
+    status: int
+    outcome: str
+
+    @property
+    def body(self) -> bytes:
+        """The JSON body: ``{"outcome": "..."}``."""
+        return json.dumps({"outcome": self.outcome}).encode()
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """A verified, first-seen event and the handler to run for it."""
+
+    event: Event
+    handler: WebhookHandler
+
+
+class WebhookReceiver:
+    """One webhook endpoint's logic, for any framework.
+
+    ``handlers`` maps event types (``"customer.subscription.updated"``) to
+    handlers; other types are acknowledged and ignored. Use::
+
+        outcome = receiver.receive(body, request.headers.get("Stripe-Signature"))
+        if isinstance(outcome, WebhookReply):
+            return outcome                      # rejected, duplicate or ignored
+        try:
+            outcome.handler(outcome.event)
+        except Exception:
+            return receiver.failed(outcome)     # 500: Stripe will retry
+        return receiver.succeeded(outcome)
+
+    ``secrets`` (several while rolling a secret), ``tolerance`` and ``clock``
+    are those of :func:`verify_signature`; ``store`` defaults to an
+    :class:`InMemoryEventStore`; bodies over ``max_body_bytes`` are refused.
+    """
+
+    def __init__(
+        self,
+        secrets: str | Iterable[str],
+        handlers: Mapping[str, WebhookHandler],
+        *,
+        store: EventStore | None = None,
+        tolerance: int = DEFAULT_TOLERANCE,
+        clock: Clock = time.time,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self._secrets = tuple(_secret_list(secrets))
+        self._handlers = dict(handlers)
+        self.store: EventStore = InMemoryEventStore() if store is None else store
+        self._tolerance = tolerance
+        self._clock = clock
+        self.max_body_bytes = max_body_bytes
+
+    def receive(self, payload: bytes, header: str | None) -> Delivery | WebhookReply:
+        """Verify ``payload``; return the :class:`Delivery` to run, or the reply to send now."""
+        if len(payload) > self.max_body_bytes:
+            return WebhookReply(status=413, outcome="body_too_large")
+        try:
+            event = construct_event(
+                payload, header, self._secrets, tolerance=self._tolerance, clock=self._clock
+            )
+        except SignatureVerificationError as error:
+            return WebhookReply(status=400, outcome=error.reason)
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return WebhookReply(status=200, outcome="ignored")
+        if not self.store.claim(event.id):
+            return WebhookReply(status=200, outcome="duplicate")
+        return Delivery(event=event, handler=handler)
+
+    def succeeded(self, delivery: Delivery) -> WebhookReply:
+        """The reply once ``delivery``'s handler has returned."""
+        return WebhookReply(status=200, outcome="processed")
+
+    def failed(self, delivery: Delivery) -> WebhookReply:
+        """Forget ``delivery`` (so Stripe's retry is handled) and reply 500."""
+        self.store.release(delivery.event.id)
+        return WebhookReply(status=500, outcome="handler_failed")
+
+    def __repr__(self) -> str:
+        return f"WebhookReceiver(event_types={sorted(self._handlers)!r}, store={self.store!r})"
