@@ -299,6 +299,7 @@ class Sessions:
             timeout=timeout,
             max_retries=max_retries,
         )
+        del api_key  # kept only inside options, whose repr hides it, not in traceback locals
         return self._client._run(self._client._flow(params, options))
 
 
@@ -328,6 +329,7 @@ class AsyncSessions:
             timeout=timeout,
             max_retries=max_retries,
         )
+        del api_key  # kept only inside options, whose repr hides it, not in traceback locals
         return await self._client._run(self._client._flow(params, options))
 
 

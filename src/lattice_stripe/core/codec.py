@@ -478,30 +478,38 @@ def decode_session(
     idempotency_key: str | None = None,
 ) -> Session:
     """Decode a ``billing_portal.session`` JSON body, or raise ResponseDecodeError."""
+    outcome = _session_or_reason(body)
+    if isinstance(outcome, Session):
+        return outcome
+    prefix = body[:200]
+    # The body holds the portal URL; dropping it keeps the URL out of any
+    # traceback rendered with its locals.
+    del body
+    raise ResponseDecodeError(
+        f"response is not a valid billing_portal.session: {outcome}",
+        status=status,
+        request_id=request_id,
+        body=prefix,
+        idempotency_key=idempotency_key,
+    )
 
-    def failure(reason: str) -> ResponseDecodeError:
-        return ResponseDecodeError(
-            f"response is not a valid billing_portal.session: {reason}",
-            status=status,
-            request_id=request_id,
-            body=body,
-            idempotency_key=idempotency_key,
-        )
 
+def _session_or_reason(body: bytes) -> "Session | str":
+    """The decoded session, or why it could not be decoded (no exception escapes)."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise failure("the body is not JSON") from None
+        return "the body is not JSON"
     if not isinstance(document, dict):
-        raise failure(f"expected a JSON object, got {type(document).__name__}")
+        return f"expected a JSON object, got {type(document).__name__}"
     if document.get("object") != "billing_portal.session":
-        raise failure("its 'object' is not 'billing_portal.session'")
+        return "its 'object' is not 'billing_portal.session'"
     try:
         return _converter().structure(document, Session)
-    except Exception:
+    except Exception:  # redone below with paths, for a readable message
         pass
     try:
         _converter(detailed=True).structure(document, Session)
-    except Exception as error:
-        raise failure(_describe(error)) from None
-    raise failure("the decoder rejected it")  # pragma: no cover - both converters agree
+    except Exception as error:  # any decoder failure becomes ours
+        return _describe(error)
+    return "the decoder rejected it"  # pragma: no cover - both converters agree

@@ -14,13 +14,14 @@ import json
 import re
 import sys
 from collections.abc import Generator, Mapping
+from typing import NoReturn
 
 import attrs
 
 from lattice_stripe.core.codec import decode_session, encode_session_params
 from lattice_stripe.core.errors import APIConnectionError, ValidationError, error_from_response
 from lattice_stripe.core.guard import guard
-from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.http import Headers, HttpRequest, HttpResponse
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import IdGenerator, RandomSource
 from lattice_stripe.core.retry import RetryPolicy
@@ -88,7 +89,7 @@ def is_live_key(api_key: str) -> bool:
     return api_key[3:8] == "live_"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, getstate_setstate=False)
 class ClientConfig:
     """A client's settings. ``repr`` never shows the API key."""
 
@@ -104,6 +105,9 @@ class ClientConfig:
     sessions_url: str = attrs.field(init=False, repr=False, eq=False)
     base_headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
     retry_policy: RetryPolicy = attrs.field(init=False, repr=False, eq=False)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a client configuration carries the API key and cannot be pickled")
 
     def __attrs_post_init__(self) -> None:
         check_api_key(self.api_key)
@@ -126,21 +130,23 @@ class ClientConfig:
             raise ValidationError("max_response_bytes", "expected a positive integer")
         derived = {
             "sessions_url": self.base_url.rstrip("/") + SESSIONS_PATH,
-            "base_headers": {
-                "Authorization": f"Bearer {self.api_key}",
-                "Stripe-Version": self.stripe_version,
-                "User-Agent": _USER_AGENT,
-                "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
+            "base_headers": Headers(
+                {
+                    "Authorization": f"Bearer {self.api_key}",
+                    "Stripe-Version": self.stripe_version,
+                    "User-Agent": _USER_AGENT,
+                    "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                }
+            ),
             "retry_policy": RetryPolicy(max_retries=self.max_retries),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, getstate_setstate=False)
 class CallOptions:
     """Per-call overrides. ``None`` means "use the client's setting"."""
 
@@ -150,6 +156,9 @@ class CallOptions:
     stripe_version: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("call options may carry an API key and cannot be pickled")
 
 
 NO_OPTIONS = CallOptions()
@@ -204,8 +213,8 @@ class Sleep:
 Step = HttpRequest | Sleep
 
 
-def _headers(config: ClientConfig, options: CallOptions, idempotency_key: str) -> Mapping[str, str]:
-    headers = dict(config.base_headers)
+def _headers(config: ClientConfig, options: CallOptions, idempotency_key: str) -> Headers:
+    headers = Headers(config.base_headers)
     if options.api_key is not None:
         headers["Authorization"] = f"Bearer {check_api_key(options.api_key)}"
     if options.stripe_version is not None:
@@ -263,7 +272,8 @@ def create_session(
     checked = guard(params, allow_http_localhost=config.allow_http_localhost)
     if options is NO_OPTIONS:
         idempotency_key = new_idempotency_key()
-        headers: Mapping[str, str] = {**config.base_headers, "Idempotency-Key": idempotency_key}
+        headers = Headers(config.base_headers)
+        headers["Idempotency-Key"] = idempotency_key
         policy = config.retry_policy
     else:
         _check_options(options)

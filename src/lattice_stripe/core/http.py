@@ -6,12 +6,13 @@ and every transport, real or fake, speaks the same two types.
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import NoReturn
 
 import attrs
 
 from lattice_stripe.core.redaction import mask_key
 
-__all__ = ["HttpRequest", "HttpResponse", "redacted_headers"]
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "redacted_headers"]
 
 _SECRET_HEADERS = frozenset({"authorization", "stripe-signature"})
 
@@ -31,11 +32,38 @@ def _mask_credential(value: str) -> str:
     return "[redacted]"
 
 
+class Headers(dict[str, str]):
+    """Request headers whose ``repr`` masks credentials and which refuse to be pickled.
+
+    A plain dict of headers would print the API key in any traceback rendered
+    with its locals; this one prints ``Bearer sk_test_[redacted]`` instead.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redacted_headers(self))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("request headers carry the API key and cannot be pickled")
+
+
 def _headers_repr(headers: Mapping[str, str]) -> str:
     return repr(redacted_headers(headers))
 
 
-@attrs.frozen(kw_only=True)
+def _as_headers(headers: Mapping[str, str]) -> Headers:
+    return headers if isinstance(headers, Headers) else Headers(headers)
+
+
+def _refuse_pickle(value: object) -> NoReturn:
+    raise TypeError(
+        f"{type(value).__name__} holds a credential (an API key or a portal session URL) "
+        "and cannot be pickled"
+    )
+
+
+@attrs.frozen(kw_only=True, getstate_setstate=False)
 class HttpRequest:
     """One HTTP request to send. ``repr`` masks the ``Authorization`` header.
 
@@ -45,11 +73,14 @@ class HttpRequest:
 
     method: str
     url: str
-    headers: Mapping[str, str] = attrs.field(repr=_headers_repr)
+    headers: Mapping[str, str] = attrs.field(repr=_headers_repr, converter=_as_headers)
     body: bytes = b""
     timeout: float = 80.0
     connect_timeout: float = 30.0
     max_response_bytes: int = 1 << 20
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle(self)
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -63,7 +94,7 @@ def _body_repr(body: bytes) -> str:
     return f"<{len(body)} bytes>"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, getstate_setstate=False)
 class HttpResponse:
     """One HTTP response: status, headers with lower-case names, and the whole body.
 
@@ -82,3 +113,6 @@ class HttpResponse:
     def request_id(self) -> str | None:
         """Stripe's ``Request-Id`` for this response, if any."""
         return self.headers.get("request-id")
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle(self)
