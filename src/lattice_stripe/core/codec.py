@@ -481,17 +481,17 @@ def decode_session(
     outcome = _session_or_reason(body)
     if isinstance(outcome, Session):
         return outcome
-    prefix = body[:200]
-    # The body holds the portal URL; dropping it keeps the URL out of any
-    # traceback rendered with its locals.
-    del body
-    raise ResponseDecodeError(
+    error = ResponseDecodeError(
         f"response is not a valid billing_portal.session: {outcome}",
         status=status,
         request_id=request_id,
-        body=prefix,
+        body=body,
         idempotency_key=idempotency_key,
     )
+    # The body holds the portal URL; dropping it keeps the URL out of any
+    # traceback rendered with its locals.
+    del body
+    raise error
 
 
 def _session_or_reason(body: bytes) -> "Session | str":
