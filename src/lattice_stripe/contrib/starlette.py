@@ -1,0 +1,280 @@
+"""Starlette (and FastAPI): one AsyncClient per app, portal redirects, the webhook endpoint.
+
+::
+
+    app = Starlette(
+        routes=[
+            Route("/billing/portal", portal_endpoint(current_customer, return_route="account"),
+                  methods=["POST"]),
+            Route("/stripe/webhook", webhook_endpoint(secrets, handlers), methods=["POST"]),
+            ...
+        ],
+        lifespan=stripe_lifespan(os.environ["STRIPE_SECRET_KEY"]),
+    )
+
+:func:`stripe_lifespan` opens one :class:`~lattice_stripe.AsyncClient` (aiohttp
+transport unless given another) for the life of the app and puts it in the
+lifespan state; :func:`redirect_to_portal` creates a session and answers 303 to
+it; :func:`webhook_endpoint` verifies, de-duplicates and dispatches events.
+Needs the ``lattice-stripe[starlette]`` extra.
+"""
+
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from lattice_stripe.client import AsyncClient
+from lattice_stripe.contrib import (
+    ERROR_PARAM,
+    PORTAL_REDIRECT_HEADERS,
+    choose_return_url,
+    error_redirect_url,
+    log_handler_failure,
+    portal_error_message,
+)
+from lattice_stripe.core.errors import APIConnectionError, StripeError
+from lattice_stripe.core.flow import DEFAULT_BASE_URL
+from lattice_stripe.core.ports import AsyncTransport, Clock
+from lattice_stripe.core.webhooks import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TOLERANCE,
+    EventStore,
+    WebhookHandler,
+    WebhookReceiver,
+    WebhookReply,
+)
+
+__all__ = [
+    "STATE_KEY",
+    "get_client",
+    "portal_endpoint",
+    "portal_error",
+    "portal_url",
+    "redirect_to_portal",
+    "stripe_lifespan",
+    "webhook_endpoint",
+]
+
+STATE_KEY = "lattice_stripe_client"
+"""The lifespan state key (``request.state.lattice_stripe_client``) of the AsyncClient."""
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+CustomerLookup = Callable[[Request], str | Awaitable[str | None] | None]
+
+
+def stripe_lifespan(
+    api_key: str,
+    *,
+    transport: AsyncTransport | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout: float = 80.0,
+    max_retries: int = 2,
+    allow_http_localhost: bool = False,
+    inner: Lifespan | None = None,
+) -> Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]:
+    """A lifespan that owns one :class:`~lattice_stripe.AsyncClient`, closed at shutdown.
+
+    The client is built at startup (a bad ``api_key`` fails the start, not the
+    first request). ``transport`` defaults to aiohttp; pass a
+    :class:`~lattice_stripe.adapters.recording.RecordingTransport` in tests.
+    ``allow_http_localhost`` accepts ``http://localhost`` return URLs, for local
+    development with test keys only. ``inner`` is the app's own lifespan, run
+    inside; its state is kept.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        async with AsyncClient(
+            api_key,
+            transport=transport,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            allow_http_localhost=allow_http_localhost,
+        ) as client:
+            if inner is None:
+                yield {STATE_KEY: client}
+                return
+            async with inner(app) as state:
+                yield {**(state or {}), STATE_KEY: client}
+
+    return lifespan
+
+
+def get_client(request: Request) -> AsyncClient:
+    """The app's AsyncClient, from the lifespan state."""
+    client = getattr(request.state, STATE_KEY, None)
+    if not isinstance(client, AsyncClient):
+        raise RuntimeError(
+            "no lattice-stripe AsyncClient in the lifespan state: create the app with "
+            "Starlette(..., lifespan=stripe_lifespan(api_key))"
+        )
+    return client
+
+
+async def portal_url(
+    request: Request,
+    *,
+    customer: str,
+    return_route: str | None = None,
+    return_url: str | None = None,
+    **params: object,
+) -> str:
+    """Create a portal session for ``customer`` and return its URL.
+
+    The URL is a single-use credential: redirect to it at once, never log or
+    store it. Give exactly one of ``return_route`` (a route name, made absolute
+    with ``request.url_for``) or ``return_url``. ``params`` are further session
+    parameters (``flow_data``, ``locale``, ``configuration``, ...). Raises what
+    ``sessions.create`` raises.
+    """
+    return await _create_session_url(
+        request, customer, _return_url(request, return_route, return_url), params
+    )
+
+
+def _return_url(request: Request, return_route: str | None, return_url: str | None) -> str:
+    return choose_return_url(return_route, return_url, lambda name: str(request.url_for(name)))
+
+
+async def _create_session_url(
+    request: Request, customer: str, return_url: str, params: Mapping[str, object]
+) -> str:
+    session = await get_client(request).billing_portal.sessions.create(
+        {**params, "customer": customer, "return_url": return_url}
+    )
+    return session.url
+
+
+async def redirect_to_portal(
+    request: Request,
+    *,
+    customer: str,
+    return_route: str | None = None,
+    return_url: str | None = None,
+    **params: object,
+) -> RedirectResponse:
+    """Answer 303 to a new portal session for ``customer``, never cached.
+
+    ``customer`` must come from the logged-in user, never from the request.
+    If Stripe fails or cannot be reached, answer 303 back to the return URL
+    with ``?billing_portal_error=<code>`` instead (see :func:`portal_error`);
+    the error is logged, its text is not shown. A
+    :class:`~lattice_stripe.ValidationError` (a bug in the call) propagates.
+    """
+    back = _return_url(request, return_route, return_url)
+    try:
+        url = await _create_session_url(request, customer, back, params)
+    except (StripeError, APIConnectionError) as error:
+        url = error_redirect_url(back, error)
+    return RedirectResponse(url, status_code=303, headers=dict(PORTAL_REDIRECT_HEADERS))
+
+
+def portal_error(request: Request) -> str | None:
+    """The user-safe message for a failed portal redirect, on the return page; else ``None``."""
+    return portal_error_message(request.query_params.get(ERROR_PARAM))
+
+
+async def _call(function: Callable[..., object], argument: object) -> Any:
+    """Await a coroutine function; run anything else in the thread pool (it may block)."""
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        type(function).__call__
+    ):
+        result = function(argument)
+    else:
+        result = await run_in_threadpool(function, argument)
+    return await result if inspect.isawaitable(result) else result
+
+
+def portal_endpoint(
+    customer_for: CustomerLookup,
+    *,
+    return_route: str | None = None,
+    return_url: str | None = None,
+    **params: object,
+) -> Endpoint:
+    """An endpoint that redirects the logged-in user to their portal.
+
+    ``customer_for(request)`` (sync or async) returns the Stripe customer ID of
+    the logged-in user, from your session or database, or ``None`` when there
+    is none: the endpoint then answers 403. Mount it with ``methods=["POST"]``
+    and post to it from a form. Other arguments are those of
+    :func:`redirect_to_portal`.
+    """
+    choose_return_url(return_route, return_url, str)  # fail at set-up, not on a request
+
+    async def endpoint(request: Request) -> Response:
+        customer = await _call(customer_for, request)
+        if customer is None:
+            return PlainTextResponse("Forbidden", status_code=403)
+        return await redirect_to_portal(
+            request, customer=customer, return_route=return_route, return_url=return_url, **params
+        )
+
+    return endpoint
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
+def _response(reply: WebhookReply) -> Response:
+    return Response(reply.body, status_code=reply.status, media_type="application/json")
+
+
+def webhook_endpoint(
+    secrets: str | Iterable[str],
+    handlers: Mapping[str, WebhookHandler],
+    *,
+    store: EventStore | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+    clock: Clock = time.time,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Endpoint:
+    """The Stripe webhook endpoint: mount it with ``methods=["POST"]``.
+
+    It verifies the raw body against ``secrets`` (several while rolling a
+    secret), skips events already handled (``store``, in memory by default),
+    and runs ``handlers[event.type]``: a coroutine function is awaited, a plain
+    function runs in the thread pool. Answers 400 to a bad signature, 500 if the
+    handler raised (logged; Stripe retries), 200 otherwise, including unhandled
+    types and duplicates. See :class:`~lattice_stripe.core.webhooks.WebhookReceiver`.
+    """
+    receiver = WebhookReceiver(
+        secrets,
+        handlers,
+        store=store,
+        tolerance=tolerance,
+        clock=clock,
+        max_body_bytes=max_body_bytes,
+    )
+
+    async def endpoint(request: Request) -> Response:
+        payload = await _read_bounded(request, receiver.max_body_bytes)
+        outcome = receiver.receive(payload, request.headers.get("stripe-signature"))
+        if isinstance(outcome, WebhookReply):
+            return _response(outcome)
+        try:
+            await _call(outcome.handler, outcome.event)
+        except Exception:
+            log_handler_failure(outcome.event)
+            return _response(receiver.failed(outcome))
+        return _response(receiver.succeeded(outcome))
+
+    return endpoint
