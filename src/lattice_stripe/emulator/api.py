@@ -1,0 +1,530 @@
+"""The emulated REST API under ``/v1``: Stripe's protocol, checked as Stripe checks it.
+
+Every ``/v1`` call passes :func:`api_call` first: the API key (Bearer, or
+Basic with the key as user name, as ``curl -u`` sends it), the
+``Stripe-Version`` header, and ``Idempotency-Key`` replay for POSTs. Handlers
+read the form body with :func:`lattice_stripe.core.codec.decode_form`,
+validate it with :mod:`lattice_stripe.emulator.validation` and the state's
+rules, and answer with Stripe's JSON objects or Stripe's error shape.
+"""
+
+import base64
+import binascii
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.flow import API_VERSION, MAX_IDEMPOTENCY_KEY
+from lattice_stripe.core.redaction import mask_key
+from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult
+from lattice_stripe.emulator.state import Customer, PortalSession, Store, Subscription, new_id
+from lattice_stripe.emulator.validation import (
+    CUSTOMER_CREATE,
+    EXPAND_ONLY,
+    SESSION_CREATE,
+    SUBSCRIPTION_LIST,
+    ApiError,
+    check,
+    missing,
+    no_such,
+)
+
+__all__ = ["REQUEST_ID", "api_call", "error_response", "json_response", "routes"]
+
+REQUEST_ID = web.RequestKey("request_id", str)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_IDEMPOTENCY_WINDOW = 24 * 3600
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+_SUBSCRIPTION_FLOWS = (
+    "subscription_cancel",
+    "subscription_pause",
+    "subscription_update",
+    "subscription_update_confirm",
+)
+_FLOW_FEATURE = {
+    "customer_update": "customer_update",
+    "payment_method_update": "payment_method_update",
+    "subscription_cancel": "subscription_cancel",
+    "subscription_update": "subscription_update",
+    "subscription_update_confirm": "subscription_update",
+}
+_EXPANDABLE = ("configuration", "flow")
+
+
+def json_response(request: web.Request, body: object, *, status: int = 200) -> web.Response:
+    """A Stripe JSON answer (pretty-printed, as Stripe sends it)."""
+    return web.Response(
+        status=status,
+        body=json.dumps(body, indent=2).encode(),
+        content_type="application/json",
+        headers={"Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)},
+    )
+
+
+def error_response(request: web.Request, error: ApiError) -> web.Response:
+    """An error in Stripe's shape, with ``WWW-Authenticate`` on a 401."""
+    response = json_response(request, error.to_json(), status=error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="Stripe"'
+    return response
+
+
+def unrecognized(request: web.Request) -> ApiError:
+    """Stripe's 404 for a URL or method it does not serve."""
+    return ApiError(
+        f"Unrecognized request URL ({request.method}: {request.path}). "
+        "Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        status=404,
+    )
+
+
+# -- the protocol ----------------------------------------------------------------------
+
+
+def _presented_key(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if scheme.lower() == "basic" and credentials.strip():
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        user = decoded.partition(":")[0]
+        if user:
+            return user
+    raise ApiError(
+        "You did not provide an API key. You need to provide your API key in the "
+        "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+        "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, "
+        "or we can help at https://support.stripe.com/.",
+        status=401,
+    )
+
+
+async def api_call(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate, check the version header, then run ``handler`` (replaying POSTs)."""
+    emulator = request.app[EMULATOR]
+    key = _presented_key(request)
+    if not hmac.compare_digest(key.encode(), emulator.api_key.encode()):
+        raise ApiError(f"Invalid API Key provided: {mask_key(key)}", status=401)
+    version = request.headers.get("Stripe-Version")
+    if version is not None and _VERSION.fullmatch(version) is None:
+        raise ApiError(f"Invalid Stripe API version: {version[:40]}", param="Stripe-Version")
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or idempotency_key is None:
+        return await handler(request)
+    return await _idempotent(request, handler, emulator, idempotency_key)
+
+
+async def _idempotent(
+    request: web.Request, handler: Handler, emulator: Emulator, key: str
+) -> web.StreamResponse:
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            f"Invalid Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters.",
+            param="Idempotency-Key",
+        )
+    params = await form(request)
+    now = emulator.clock()
+    saved = emulator.idempotent.get(key)
+    if saved is not None and now - saved.created > _IDEMPOTENCY_WINDOW:
+        del emulator.idempotent[key]
+        saved = None
+    if saved is not None:
+        if (saved.method, saved.path, saved.params) != (request.method, request.path, params):
+            raise ApiError(
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key[:40]}' if you meant "
+                "to execute a different request.",
+                type="idempotency_error",
+            )
+        return web.Response(
+            status=saved.status,
+            body=saved.body,
+            content_type="application/json",
+            headers={
+                "Idempotency-Key": key,
+                "Idempotent-Replayed": "true",
+                "Original-Request": saved.request_id,
+                "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION),
+            },
+        )
+    response = await handler(request)
+    response.headers["Idempotency-Key"] = key
+    if (
+        isinstance(response, web.Response)
+        and isinstance(response.body, bytes)
+        and 200 <= response.status < 300
+    ):
+        emulator.idempotent[key] = IdempotentResult(
+            method=request.method,
+            path=request.path,
+            params=params,
+            status=response.status,
+            body=response.body,
+            request_id=request[REQUEST_ID],
+            created=now,
+        )
+    return response
+
+
+async def form(request: web.Request) -> dict[str, Any]:
+    """The form body as nested params (Stripe's ``a[b][0]=...`` notation)."""
+    try:
+        return decode_form(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(f"Invalid request body: {error}") from None
+
+
+def query(request: web.Request) -> dict[str, Any]:
+    """The query string as nested params."""
+    try:
+        return decode_form(request.query_string)
+    except ValueError as error:
+        raise ApiError(f"Invalid query string: {error}") from None
+
+
+# -- billing portal sessions -------------------------------------------------------------
+
+
+def _check_url(value: str, param: str) -> str:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(char <= " " for char in value)
+    ):
+        raise ApiError("Not a valid URL", param=param, code="url_invalid")
+    return value
+
+
+def _own_subscription(store: Store, customer: Customer, sub_id: str, param: str) -> Subscription:
+    sub = store.subscriptions.get(sub_id)
+    if sub is None:
+        raise no_such("subscription", sub_id, param)
+    if sub.customer != customer.id:
+        raise ApiError(
+            f"The subscription {sub_id} does not belong to the customer {customer.id}.",
+            param=param,
+        )
+    if not sub.is_live:
+        raise ApiError(
+            f"The subscription {sub_id} is canceled; the portal cannot change it.", param=param
+        )
+    return sub
+
+
+def _after_completion(raw: dict[str, Any] | None) -> dict[str, Any]:
+    completion = raw or {"type": "portal_homepage"}
+    kind = completion["type"]
+    for key in ("redirect", "hosted_confirmation"):
+        if key in completion and kind != key:
+            raise ApiError(
+                f"You can only pass flow_data[after_completion][{key}] when "
+                f"flow_data[after_completion][type] is {key}.",
+                param=f"flow_data[after_completion][{key}]",
+            )
+    if kind == "redirect":
+        if "redirect" not in completion:
+            raise missing("flow_data[after_completion][redirect]")
+        _check_url(
+            completion["redirect"]["return_url"],
+            "flow_data[after_completion][redirect][return_url]",
+        )
+    hosted = completion.get("hosted_confirmation") or {}
+    return {
+        "hosted_confirmation": (
+            {"custom_message": hosted.get("custom_message")}
+            if kind == "hosted_confirmation"
+            else None
+        ),
+        "redirect": completion.get("redirect") if kind == "redirect" else None,
+        "type": kind,
+    }
+
+
+def _update_confirm(
+    store: Store, sub: Subscription, raw: dict[str, Any], param: str
+) -> dict[str, Any]:
+    items = raw["items"]
+    if len(items) != 1:
+        raise ApiError(
+            f"{param}[items] must hold exactly one item: the portal changes one subscription "
+            "item at a time.",
+            param=f"{param}[items]",
+        )
+    if len(sub.items) != 1:
+        raise ApiError(
+            f"The subscription {sub.id} has several items; the portal cannot update it.",
+            param=f"{param}[subscription]",
+        )
+    item, current = items[0], sub.items[0]
+    item_param = f"{param}[items][0]"
+    if item["id"] != current.id:
+        raise ApiError(
+            f"The subscription item {item['id']} does not belong to the subscription {sub.id}.",
+            param=f"{item_param}[id]",
+        )
+    if "price" not in item and "quantity" not in item:
+        raise ApiError(f"Pass a new price or quantity for {item_param}.", param=item_param)
+    price = item.get("price", current.price)
+    if "price" in item:
+        if price not in store.prices:
+            raise no_such("price", price, f"{item_param}[price]")
+        if price not in store.offered_prices():
+            raise ApiError(
+                f"The price {price} is not offered in the portal configuration's "
+                "features.subscription_update.products.",
+                param=f"{item_param}[price]",
+            )
+    quantity = item.get("quantity", current.quantity)
+    if "quantity" in item:
+        limits = store.quantity_limits(price)
+        if limits is None and quantity != current.quantity:
+            raise ApiError(
+                f"The quantity of {price} is not adjustable in the portal configuration.",
+                param=f"{item_param}[quantity]",
+            )
+        low, high = limits or (quantity, quantity)
+        if quantity < low or (high is not None and quantity > high):
+            raise ApiError(
+                f"Invalid {item_param}[quantity]: must be between {low} and {high}.",
+                param=f"{item_param}[quantity]",
+            )
+    discounts = []
+    for index, discount in enumerate(raw.get("discounts", [])):
+        discount_param = f"{param}[discounts][{index}]"
+        if ("coupon" in discount) == ("promotion_code" in discount):
+            raise ApiError(
+                f"Pass exactly one of coupon and promotion_code in {discount_param}.",
+                param=discount_param,
+            )
+        if "coupon" in discount and discount["coupon"] not in store.coupons:
+            raise no_such("coupon", discount["coupon"], f"{discount_param}[coupon]")
+        code = discount.get("promotion_code")
+        if code is not None and code not in store.promotion_codes:
+            raise no_such("promotion code", code, f"{discount_param}[promotion_code]")
+        discounts.append({"coupon": discount.get("coupon"), "promotion_code": code})
+    return {
+        "discounts": discounts or None,
+        "items": [{"id": current.id, "price": item.get("price"), "quantity": quantity}],
+        "subscription": sub.id,
+    }
+
+
+def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, Any]:
+    flow_type = raw["type"]
+    for other in _SUBSCRIPTION_FLOWS:
+        if other in raw and other != flow_type:
+            raise ApiError(
+                f"You can only pass flow_data[{other}] when flow_data[type] is {other}.",
+                param=f"flow_data[{other}]",
+            )
+    feature = _FLOW_FEATURE.get(flow_type)
+    if feature is not None and not store.feature(feature)["enabled"]:
+        raise ApiError(
+            f"The {flow_type} flow needs features.{feature} enabled in the portal "
+            f"configuration {store.configuration['id']}.",
+            param="flow_data[type]",
+        )
+    flow: dict[str, Any] = {
+        "after_completion": _after_completion(raw.get("after_completion")),
+        "customer_update": {} if flow_type == "customer_update" else None,
+        **{name: None for name in _SUBSCRIPTION_FLOWS},
+        "type": flow_type,
+    }
+    if flow_type not in _SUBSCRIPTION_FLOWS:
+        return flow
+    param = f"flow_data[{flow_type}]"
+    if flow_type not in raw:
+        raise missing(param)
+    detail = raw[flow_type]
+    sub = _own_subscription(store, customer, detail["subscription"], f"{param}[subscription]")
+    if flow_type == "subscription_cancel":
+        if sub.cancel_at_period_end:
+            raise ApiError(
+                f"The subscription {sub.id} is already set to cancel at the end of its period.",
+                param=f"{param}[subscription]",
+            )
+        retention = detail.get("retention")
+        if retention is not None:
+            coupon = retention["coupon_offer"]["coupon"]
+            if coupon not in store.coupons:
+                raise no_such("coupon", coupon, f"{param}[retention][coupon_offer][coupon]")
+        flow[flow_type] = {"retention": retention, "subscription": sub.id}
+    elif flow_type == "subscription_update_confirm":
+        flow[flow_type] = _update_confirm(store, sub, detail, param)
+    else:
+        if flow_type == "subscription_pause" and sub.status == "paused":
+            raise ApiError(
+                f"The subscription {sub.id} is already paused.", param=f"{param}[subscription]"
+            )
+        flow[flow_type] = {"subscription": sub.id}
+    return flow
+
+
+def _base_url(request: web.Request, emulator: Emulator) -> str:
+    return emulator.public_url or f"{request.scheme}://{request.host}"
+
+
+async def create_session(request: web.Request) -> web.Response:
+    """``POST /v1/billing_portal/sessions``."""
+    emulator = request.app[EMULATOR]
+    store = emulator.store
+    params = check(SESSION_CREATE, await form(request))
+    if "customer" in params and "customer_account" in params:
+        raise ApiError(
+            "You may only specify one of these parameters: customer, customer_account.",
+            param="customer_account",
+        )
+    customer: Customer | None
+    if "customer" in params:
+        customer = store.customers.get(params["customer"])
+        if customer is None:
+            raise no_such("customer", params["customer"], "customer")
+    elif "customer_account" in params:
+        customer = store.customer_by_account(params["customer_account"])
+        if customer is None:
+            raise no_such("account", params["customer_account"], "customer_account")
+    else:
+        raise missing("customer")
+    configuration = params.get("configuration", store.configuration["id"])
+    if configuration != store.configuration["id"]:
+        raise no_such("configuration", configuration, "configuration")
+    return_url = params.get("return_url", store.configuration.get("default_return_url"))
+    if return_url is not None:
+        _check_url(return_url, "return_url")
+    now = emulator.clock()
+    expiration = params.get("after_expiration")
+    if expiration is not None:
+        expires_at = expiration.get("customer_login", {}).get("expires_at")
+        if expires_at is not None and expires_at <= now:
+            raise ApiError(
+                "after_expiration[customer_login][expires_at] must be in the future.",
+                param="after_expiration[customer_login][expires_at]",
+            )
+        expiration = {"customer_login": {"expires_at": expires_at}, "type": "customer_login"}
+    expand = tuple(params.get("expand", ()))
+    for index, field in enumerate(expand):
+        if field not in _EXPANDABLE:
+            raise ApiError(
+                f"This property cannot be expanded ({field[:80]}).", param=f"expand[{index}]"
+            )
+    flow = None if "flow_data" not in params else _flow(store, customer, params["flow_data"])
+    token = "test_" + secrets.token_urlsafe(32)
+    session = PortalSession(
+        id=new_id("bps"),
+        token=token,
+        url=f"{_base_url(request, emulator)}/p/session/{token}",
+        customer=customer.id,
+        customer_account=params.get("customer_account"),
+        created=int(now),
+        expires_at=now + emulator.session_ttl,
+        return_url=return_url,
+        locale=params.get("locale"),
+        on_behalf_of=params.get("on_behalf_of"),
+        flow=flow,
+        after_expiration=expiration,
+    )
+    store.sessions[token] = session
+    return json_response(request, store.session_json(session, expand=expand))
+
+
+# -- customers, subscriptions, payment methods ------------------------------------------
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    """``POST /v1/customers``: a new customer, and a ``customer.created`` event."""
+    emulator = request.app[EMULATOR]
+    params = check(CUSTOMER_CREATE, await form(request))
+    customer, changes = emulator.store.create_customer(params)
+    emulator.webhooks.publish(changes, request_id=request[REQUEST_ID])
+    return json_response(request, emulator.store.customer_json(customer))
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    """``GET /v1/customers/{id}``."""
+    store = request.app[EMULATOR].store
+    check(EXPAND_ONLY, query(request))
+    customer = store.customers.get(request.match_info["id"])
+    if customer is None:
+        raise _not_found("customer", request.match_info["id"])
+    return json_response(request, store.customer_json(customer))
+
+
+async def get_subscription(request: web.Request) -> web.Response:
+    """``GET /v1/subscriptions/{id}``."""
+    store = request.app[EMULATOR].store
+    check(EXPAND_ONLY, query(request))
+    sub = store.subscriptions.get(request.match_info["id"])
+    if sub is None:
+        raise _not_found("subscription", request.match_info["id"])
+    return json_response(request, store.subscription_json(sub))
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    """``GET /v1/subscriptions``: by ``customer`` and ``status`` (default: not canceled)."""
+    store = request.app[EMULATOR].store
+    params = check(SUBSCRIPTION_LIST, query(request))
+    status = params.get("status")
+    found = [
+        sub
+        for sub in sorted(store.subscriptions.values(), key=lambda sub: -sub.created)
+        if params.get("customer") in (None, sub.customer)
+        and (
+            status == "all"
+            or (status is None and sub.status != "canceled")
+            or (status == "ended" and sub.status in ("canceled", "incomplete_expired"))
+            or status == sub.status
+        )
+    ]
+    limit = params.get("limit", 10)
+    return json_response(
+        request,
+        {
+            "object": "list",
+            "data": [store.subscription_json(sub) for sub in found[:limit]],
+            "has_more": len(found) > limit,
+            "url": "/v1/subscriptions",
+        },
+    )
+
+
+async def get_payment_method(request: web.Request) -> web.Response:
+    """``GET /v1/payment_methods/{id}``."""
+    store = request.app[EMULATOR].store
+    check(EXPAND_ONLY, query(request))
+    method = store.payment_methods.get(request.match_info["id"])
+    if method is None:
+        raise _not_found("payment_method", request.match_info["id"])
+    return json_response(request, store.payment_method_json(method))
+
+
+def _not_found(what: str, value: str) -> ApiError:
+    return no_such(what, value[:100], "id", status=404)
+
+
+def routes() -> list[web.RouteDef]:
+    """The ``/v1`` routes."""
+    return [
+        web.post("/v1/billing_portal/sessions", create_session),
+        web.post("/v1/customers", create_customer),
+        web.get("/v1/customers/{id}", get_customer, allow_head=False),
+        web.get("/v1/subscriptions", list_subscriptions, allow_head=False),
+        web.get("/v1/subscriptions/{id}", get_subscription, allow_head=False),
+        web.get("/v1/payment_methods/{id}", get_payment_method, allow_head=False),
+    ]

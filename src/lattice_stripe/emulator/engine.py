@@ -1,0 +1,105 @@
+"""The emulated Stripe account: its keys, its state, its webhooks, its idempotency memory.
+
+One :class:`Emulator` serves one aiohttp application
+(:func:`lattice_stripe.emulator.app.create_app`). Time is read from the
+injected ``clock`` only, so session expiry and event timestamps are testable.
+"""
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+
+import attrs
+from aiohttp import web
+
+from lattice_stripe.core.flow import check_api_key, is_live_key
+from lattice_stripe.emulator.state import Clock, Seed, Store, load_seed
+from lattice_stripe.emulator.webhooks import Sleep, WebhookDispatcher
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_WEBHOOK_SECRET",
+    "EMULATOR",
+    "Emulator",
+    "IdempotentResult",
+]
+
+DEFAULT_API_KEY = "sk_test_emulator"
+DEFAULT_WEBHOOK_SECRET = "whsec_emulator"
+
+_WEBHOOK_SECRET = re.compile(r"whsec_[0-9A-Za-z+/=]+")
+
+
+@attrs.frozen(kw_only=True)
+class IdempotentResult:
+    """A saved answer, replayed for a retry that carries the same ``Idempotency-Key``."""
+
+    method: str
+    path: str
+    params: object
+    status: int
+    body: bytes = attrs.field(repr=False)
+    request_id: str
+    created: float
+
+
+class Emulator:
+    """A local, stateful stand-in for one Stripe test-mode account.
+
+    ``session_ttl`` is how long a portal session URL may wait to be opened
+    (Stripe: 5 minutes); ``visit_ttl`` how long the opened portal stays usable.
+    ``settle_timeout`` bounds how long a portal page waits for the first
+    delivery of its webhooks before redirecting (so the app has the news when
+    the customer lands back on it). ``webhook_retry_delays`` and
+    ``webhook_sleep`` shape the retries of a failing endpoint.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        webhook_url: str | None = None,
+        seed: Seed | None = None,
+        clock: Clock = time.time,
+        session_ttl: float = 300.0,
+        visit_ttl: float = 3600.0,
+        settle_timeout: float = 5.0,
+        webhook_retry_delays: Sequence[float] = (1.0, 5.0, 25.0),
+        webhook_timeout: float = 10.0,
+        webhook_sleep: Sleep = asyncio.sleep,
+        public_url: str | None = None,
+    ) -> None:
+        check_api_key(api_key)
+        if is_live_key(api_key):
+            raise ValueError("the emulator is test mode only: configure an sk_test_ key")
+        if _WEBHOOK_SECRET.fullmatch(webhook_secret) is None:
+            raise ValueError("the webhook secret must look like whsec_ followed by letters/digits")
+        self.api_key = api_key
+        self.clock = clock
+        self.session_ttl = session_ttl
+        self.visit_ttl = visit_ttl
+        self.settle_timeout = settle_timeout
+        self.public_url = None if public_url is None else public_url.rstrip("/")
+        self.store = Store(load_seed() if seed is None else seed, clock=clock)
+        self.webhooks = WebhookDispatcher(
+            secret=webhook_secret,
+            clock=clock,
+            url=webhook_url,
+            retry_delays=webhook_retry_delays,
+            timeout=webhook_timeout,
+            sleep=webhook_sleep,
+        )
+        self.idempotent: dict[str, IdempotentResult] = {}
+
+    @property
+    def webhook_secret(self) -> str:
+        """The ``whsec_`` secret that signs every webhook."""
+        return self.webhooks.secret
+
+    def __repr__(self) -> str:
+        return f"Emulator(customers={len(self.store.customers)}, webhook_url={self.webhooks.url!r})"
+
+
+EMULATOR = web.AppKey("emulator", Emulator)
