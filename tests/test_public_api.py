@@ -1,0 +1,96 @@
+"""The public surface: a sorted, resolvable __all__, a pure core, and shipped type information."""
+
+import ast
+import importlib.metadata
+import importlib.resources
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lattice_stripe
+import lattice_stripe.core
+
+FRAMEWORKS = ("aiohttp", "urllib3", "starlette", "pyramid")
+
+
+def isort_style(name: str) -> tuple[int, str]:
+    """Ruff's RUF022 order: CONSTANTS, then Classes, then everything else, each alphabetical."""
+    if name.isupper():
+        return 0, name
+    if name[0].isupper():
+        return 1, name
+    return 2, name
+
+
+def test_all_is_sorted_and_unique() -> None:
+    """lattice_stripe.__all__ is in isort-style order with no duplicates."""
+    names = list(lattice_stripe.__all__)
+    assert names == sorted(names, key=isort_style)
+    assert len(names) == len(set(names))
+
+
+def test_every_public_name_resolves() -> None:
+    """Every name in __all__ is an attribute of the package, and star-import gives exactly them."""
+    for name in lattice_stripe.__all__:
+        assert getattr(lattice_stripe, name) is not None, name
+    namespace: dict[str, object] = {}
+    exec("from lattice_stripe import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(lattice_stripe.__all__)
+
+
+def test_every_core_module_all_resolves() -> None:
+    """Each core module's __all__ names only things it defines or re-exports."""
+    for info in pkgutil.iter_modules(lattice_stripe.core.__path__):
+        module = importlib.import_module(f"lattice_stripe.core.{info.name}")
+        for name in getattr(module, "__all__", ()):
+            assert hasattr(module, name), f"lattice_stripe.core.{info.name}.{name}"
+
+
+def test_core_and_package_import_no_transport_or_framework() -> None:
+    """A clean interpreter importing lattice_stripe and all of core loads no aiohttp/urllib3/..."""
+    script = (
+        "import importlib, json, pkgutil, sys\n"
+        "import lattice_stripe, lattice_stripe.core\n"
+        "for info in pkgutil.iter_modules(lattice_stripe.core.__path__):\n"
+        "    importlib.import_module('lattice_stripe.core.' + info.name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = json.loads(result.stdout)
+    assert "lattice_stripe.core.codec" in loaded
+    for name in loaded:
+        assert name.split(".")[0] not in FRAMEWORKS, name
+
+
+def test_core_imports_nothing_of_ours_outside_core() -> None:
+    """The dependency rule: core modules import only core (and third-party or stdlib) modules."""
+    core_dir = Path(lattice_stripe.core.__file__).parent
+    for source in sorted(core_dir.glob("*.py")):
+        tree = ast.parse(source.read_text(), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module is not None:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] == "lattice_stripe":
+                    assert module.startswith("lattice_stripe.core"), f"{source.name}: {module}"
+                assert module.split(".")[0] not in FRAMEWORKS, f"{source.name}: {module}"
+
+
+def test_py_typed_is_shipped() -> None:
+    """The PEP 561 marker sits in the package directory, so type checkers use our annotations."""
+    marker = importlib.resources.files("lattice_stripe").joinpath("py.typed")
+    assert marker.is_file()
+    assert (Path(lattice_stripe.__file__).parent / "py.typed").is_file()
+
+
+def test_version_matches_the_distribution() -> None:
+    """__version__ is the installed distribution's version."""
+    assert lattice_stripe.__version__ == importlib.metadata.version("lattice-stripe")
