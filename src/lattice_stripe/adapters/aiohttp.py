@@ -3,15 +3,17 @@
 Create one per application (Starlette's lifespan is the place). The session is
 made lazily inside the running loop on first use, or passed in. Every aiohttp
 and timeout failure becomes an
-:class:`~lattice_stripe.core.errors.APIConnectionError` here, in one place.
+:class:`~lattice_stripe.core.errors.APIConnectionError` here, in one place,
+with aiohttp's exception chained as ``__cause__``.
 """
 
 import asyncio
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError
-from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.http import HttpRequest, HttpResponse, redacted_headers
 
 __all__ = ["AiohttpTransport"]
 
@@ -22,31 +24,57 @@ class AiohttpTransport:
     """Sends requests through ``session`` (a new ``ClientSession`` if none is given).
 
     A session passed in is the caller's to close; one made here is closed by
-    :meth:`aclose`.
+    :meth:`aclose`, and belongs to the event loop that first used it. A closed
+    transport refuses to send.
     """
 
     def __init__(self, session: aiohttp.ClientSession | None = None, *, limit: int = 100) -> None:
         self._session = session
         self._owns_session = session is None
         self._limit = limit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` has been called."""
+        return self._closed
 
     def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        if self._closed:
+            raise APIConnectionError("the transport is closed", should_retry=False)
+        if self._session is None:
+            # Made here, not in __init__: a ClientSession binds to the running loop.
+            self._loop = asyncio.get_running_loop()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
-                auto_decompress=True,
                 raise_for_status=False,
             )
-            self._owns_session = True
+        elif self._loop is not None and self._loop is not asyncio.get_running_loop():
+            raise APIConnectionError(
+                "the transport's aiohttp session belongs to another event loop; "
+                "create one transport per loop",
+                should_retry=False,
+            )
+        elif self._session.closed:
+            raise APIConnectionError(
+                "the aiohttp session given to the transport is closed", should_retry=False
+            )
         return self._session
 
     async def asend(self, request: HttpRequest) -> HttpResponse:
-        """Send ``request`` and read the whole response, refusing bodies over its limit."""
+        """Send ``request`` and read the whole response, refusing bodies over its limit.
+
+        A body over ``request.max_response_bytes`` raises
+        :class:`~lattice_stripe.core.errors.ResponseTooLargeError` and its
+        connection is dropped.
+        """
+        session = self._client_session()
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=request.connect_timeout, sock_read=request.timeout
         )
         try:
-            async with self._client_session().request(
+            async with session.request(
                 request.method,
                 request.url,
                 data=request.body,
@@ -55,54 +83,105 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as raw:
                 body = await _read_bounded(raw, request.max_response_bytes)
-                return HttpResponse(status=raw.status, headers=raw.headers, body=body)
-        except aiohttp.ClientError as error:
-            raise _connection_error(error) from error
-        except asyncio.TimeoutError as error:
-            raise APIConnectionError(
-                "timed out waiting for Stripe's response (TimeoutError)", should_retry=True
-            ) from error
+                if body is None:
+                    raise _too_large(raw, request)
+                headers = {name: ", ".join(raw.headers.getall(name)) for name in raw.headers}
+                return HttpResponse(status=raw.status, headers=headers, body=body)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise _connection_error(error) from _without_secrets(error)
 
     async def aclose(self) -> None:
-        """Close the session if this transport made it."""
-        if self._owns_session and self._session is not None and not self._session.closed:
+        """Close the session if this transport made it; later sends are refused."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
             await self._session.close()
 
+    async def __aenter__(self) -> "AiohttpTransport":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def __repr__(self) -> str:
-        return f"AiohttpTransport(owns_session={self._owns_session})"
+        return f"AiohttpTransport(owns_session={self._owns_session}, closed={self._closed})"
 
 
-async def _read_bounded(raw: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_bounded(raw: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or ``None`` (and the connection dropped) once it exceeds ``limit``.
+
+    The caller raises, so no frame of the error's traceback holds the partial body.
+    """
     if raw.content_length is not None and raw.content_length > limit:
         raw.close()
-        raise _too_large(raw, limit)
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in raw.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
             raw.close()
-            raise _too_large(raw, limit)
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(raw: aiohttp.ClientResponse, limit: int) -> ResponseTooLargeError:
+def _too_large(raw: aiohttp.ClientResponse, request: HttpRequest) -> ResponseTooLargeError:
     return ResponseTooLargeError(
-        f"response body is larger than max_response_bytes ({limit} bytes); refused",
+        f"response body is larger than max_response_bytes "
+        f"({request.max_response_bytes} bytes); refused",
         status=raw.status,
         request_id=raw.headers.get("request-id"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
 
 
-def _connection_error(error: aiohttp.ClientError) -> APIConnectionError:
-    kind = type(error).__name__
-    if isinstance(error, aiohttp.ServerTimeoutError):
-        what = "timed out talking to Stripe"
+def _without_secrets(error: BaseException) -> BaseException:
+    """``error`` and every exception it chains, stripped of what holds the API key.
+
+    aiohttp's frames hold the request headers as locals, which a traceback
+    rendered with its locals (error trackers do so) would print: the
+    tracebacks go. A ``ClientResponseError`` prints the request headers in its
+    ``repr``: they are masked.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            current.__traceback__ = None
+            if isinstance(current, aiohttp.ClientResponseError):
+                _mask_request_info(current)
+            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return error
+
+
+def _mask_request_info(error: aiohttp.ClientResponseError) -> None:
+    original = error.request_info
+    masked = original._replace(
+        headers=CIMultiDictProxy(CIMultiDict(redacted_headers(original.headers)))
+    )
+    error.request_info = masked
+    error.args = tuple(masked if arg is original else arg for arg in error.args)
+
+
+def _connection_error(error: aiohttp.ClientError | asyncio.TimeoutError) -> APIConnectionError:
+    # Order matters: ServerTimeoutError is a ClientConnectionError, and
+    # ClientSSLError a ClientConnectorError.
+    should_retry = True
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        what = "timed out connecting to Stripe"
+    elif isinstance(error, asyncio.TimeoutError):
+        what = "timed out waiting for Stripe's response"
+    elif isinstance(error, aiohttp.ClientSSLError):
+        # A certificate or protocol mismatch does not heal on its own.
+        what, should_retry = "TLS failed talking to Stripe", False
     elif isinstance(error, aiohttp.ClientConnectorError):
         what = "could not connect to Stripe"
-    elif isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+    elif isinstance(error, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
         what = "the connection to Stripe broke"
+    elif isinstance(error, aiohttp.InvalidURL):
+        what, should_retry = "the Stripe URL is invalid", False
     else:
         what = "the request to Stripe failed"
-    return APIConnectionError(f"{what} ({kind})", should_retry=True)
+    return APIConnectionError(f"{what} ({type(error).__name__})", should_retry=should_retry)

@@ -3,7 +3,8 @@
 Create one per application and share it (it is thread-safe). urllib3's own
 retries and redirects are off: the core's retry policy decides, with the same
 idempotency key on every attempt. Every urllib3 failure becomes an
-:class:`~lattice_stripe.core.errors.APIConnectionError` here, in one place.
+:class:`~lattice_stripe.core.errors.APIConnectionError` here, in one place,
+with urllib3's exception chained as ``__cause__``.
 """
 
 import urllib3
@@ -20,81 +21,142 @@ class Urllib3Transport:
     """Sends requests through ``pool`` (a new ``PoolManager`` if none is given).
 
     A pool passed in is the caller's to close; one made here is closed by
-    :meth:`close`.
+    :meth:`close`. A closed transport refuses to send.
     """
 
     def __init__(self, pool: urllib3.PoolManager | None = None, *, maxsize: int = 10) -> None:
         self._owns_pool = pool is None
         self._pool = pool if pool is not None else urllib3.PoolManager(maxsize=maxsize, block=False)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`close` has been called."""
+        return self._closed
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        """Send ``request`` and read the whole response, refusing bodies over its limit."""
+        """Send ``request`` and read the whole response, refusing bodies over its limit.
+
+        A body over ``request.max_response_bytes`` raises
+        :class:`~lattice_stripe.core.errors.ResponseTooLargeError` and its
+        connection is dropped, not drained.
+        """
+        if self._closed:
+            raise APIConnectionError("the transport is closed", should_retry=False)
         try:
             raw = self._pool.request(
                 request.method,
                 request.url,
                 body=request.body,
-                headers=dict(request.headers),
+                headers=request.headers,
                 timeout=urllib3.Timeout(connect=request.connect_timeout, read=request.timeout),
                 retries=False,
                 redirect=False,
                 preload_content=False,
             )
         except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from error
+            raise _connection_error(error) from _without_frames(error)
         try:
             body = _read_bounded(raw, request.max_response_bytes)
         except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from error
+            raise _connection_error(error) from _without_frames(error)
         finally:
             raw.release_conn()
-        return HttpResponse(status=raw.status, headers=raw.headers, body=body)
+        if body is None:
+            raise _too_large(raw, request)
+        # dict() joins repeated headers with ", " (HTTPHeaderDict.__getitem__).
+        return HttpResponse(status=raw.status, headers=dict(raw.headers), body=body)
 
     def close(self) -> None:
-        """Close the pool if this transport made it."""
+        """Close the pool if this transport made it; later sends are refused."""
+        self._closed = True
         if self._owns_pool:
+            # PoolManager.clear() only forgets its pools: their sockets close
+            # when the pools are garbage-collected, which a traceback held in a
+            # reference cycle (any failed attempt) can put off indefinitely.
+            pools = self._pool.pools
+            # keys() is the container's locked snapshot; iterating it raises.
+            for key in pools.keys():  # noqa: SIM118
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
             self._pool.clear()
 
+    def __enter__(self) -> "Urllib3Transport":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
-        return f"Urllib3Transport(owns_pool={self._owns_pool})"
+        return f"Urllib3Transport(owns_pool={self._owns_pool}, closed={self._closed})"
 
 
-def _read_bounded(raw: urllib3.BaseHTTPResponse, limit: int) -> bytes:
+def _read_bounded(raw: urllib3.BaseHTTPResponse, limit: int) -> bytes | None:
+    """The whole body, or ``None`` (and the connection dropped) once it exceeds ``limit``.
+
+    Dropping, not draining: draining would read the whole oversized body, for
+    as long as the server cares to send it. The caller raises, so no frame of
+    the error's traceback holds the partial body.
+    """
     declared = raw.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raw.drain_conn()
-        raise _too_large(raw, limit)
+        raw.close()
+        return None
     chunks: list[bytes] = []
     size = 0
     for chunk in raw.stream(_CHUNK, decode_content=True):
         size += len(chunk)
         if size > limit:
-            raw.drain_conn()
-            raise _too_large(raw, limit)
+            raw.close()
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(raw: urllib3.BaseHTTPResponse, limit: int) -> ResponseTooLargeError:
+def _too_large(raw: urllib3.BaseHTTPResponse, request: HttpRequest) -> ResponseTooLargeError:
     return ResponseTooLargeError(
-        f"response body is larger than max_response_bytes ({limit} bytes); refused",
+        f"response body is larger than max_response_bytes "
+        f"({request.max_response_bytes} bytes); refused",
         status=raw.status,
         request_id=raw.headers.get("request-id"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
 
 
+def _without_frames(error: BaseException) -> BaseException:
+    """``error`` with its traceback, and those of every exception it chains, dropped.
+
+    urllib3's frames hold the request headers, API key included, as locals; a
+    traceback rendered with its locals (error trackers do so) would print them.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            current.__traceback__ = None
+            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return error
+
+
 def _connection_error(error: urllib3.exceptions.HTTPError) -> APIConnectionError:
-    kind = type(error).__name__
-    if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
+    # Order matters: NewConnectionError subclasses ConnectTimeoutError.
+    should_retry = True
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        what = "could not connect to Stripe"
+    elif isinstance(error, urllib3.exceptions.ConnectTimeoutError):
         what = "timed out connecting to Stripe"
     elif isinstance(error, urllib3.exceptions.ReadTimeoutError):
         what = "timed out waiting for Stripe's response"
-    elif isinstance(error, urllib3.exceptions.NewConnectionError):
-        what = "could not connect to Stripe"
-    elif isinstance(error, urllib3.exceptions.SSLError):
-        what = "TLS failed talking to Stripe"
-    elif isinstance(error, urllib3.exceptions.ProtocolError):
+    elif isinstance(error, (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead)):
         what = "the connection to Stripe broke"
+    elif isinstance(error, urllib3.exceptions.SSLError):
+        # A certificate or protocol mismatch does not heal on its own.
+        what, should_retry = "TLS failed talking to Stripe", False
+    elif isinstance(error, urllib3.exceptions.LocationValueError):
+        what, should_retry = "the Stripe URL is invalid", False
     else:
         what = "the request to Stripe failed"
-    return APIConnectionError(f"{what} ({kind})", should_retry=True)
+    return APIConnectionError(f"{what} ({type(error).__name__})", should_retry=should_retry)

@@ -1,0 +1,373 @@
+"""The two real transports on loopback: what arrives on the wire, pooling, ownership, closing."""
+
+import asyncio
+import warnings
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+import urllib3
+
+from faultserver import FaultServer, Raw, ReceivedRequest
+from lattice_stripe import AsyncClient, Client, Session
+from lattice_stripe.adapters.aiohttp import AiohttpTransport
+from lattice_stripe.adapters.urllib3 import Urllib3Transport
+from lattice_stripe.core.errors import APIConnectionError
+from lattice_stripe.core.flow import API_VERSION
+from lattice_stripe.core.http import HttpRequest
+from lattice_stripe.core.ports import AsyncTransport, SyncTransport
+
+API_KEY = "sk_test_51TransportWireKey0123456789"
+OTHER_KEY = "rk_test_51RestrictedWireKey0123456789"
+PARAMS = {
+    "customer": "cus_Wire",
+    "return_url": "https://example.com/account?tab=billing&x=1",
+    "locale": "fr-CA",
+    "flow_data": {
+        "type": "subscription_cancel",
+        "subscription_cancel": {"subscription": "sub_Wire"},
+        "after_completion": {
+            "type": "redirect",
+            "redirect": {"return_url": "https://example.com/done?next=%2Faccount&lang=fr"},
+        },
+    },
+}
+SIMPLE = {"customer": "cus_Wire", "return_url": "https://example.com/account"}
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    """A fresh loopback server, stopped after the test."""
+    with FaultServer() as running:
+        yield running
+
+
+def no_sleep(seconds: float) -> None:
+    """Never wait between retries."""
+
+
+def assert_create_arrived_intact(request: ReceivedRequest, *, api_key: str, key: str) -> None:
+    """One create request as Stripe would receive it."""
+    assert request.method == "POST"
+    assert request.path == "/v1/billing_portal/sessions"
+    assert request.params == PARAMS
+    assert request.header("Authorization") == f"Bearer {api_key}"
+    assert request.header("Stripe-Version") == API_VERSION
+    assert request.header("Idempotency-Key") == key
+    assert request.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert request.header("Content-Length") == str(len(request.body))
+    assert request.header("Accept") == "application/json"
+    assert (request.header("User-Agent") or "").startswith("lattice-stripe/")
+
+
+def assert_session_echoes(session: Session, request: ReceivedRequest) -> None:
+    """The decoded session is the one the server made for ``request``."""
+    assert session.object == "billing_portal.session"
+    assert session.id.startswith("bps_1Loopback")
+    assert session.customer == "cus_Wire"
+    assert session.return_url == PARAMS["return_url"]
+    assert session.livemode is False
+    assert session.url.startswith("https://billing.stripe.com/p/session/test_")
+
+
+# -- what arrives ----------------------------------------------------------------------
+
+
+def test_urllib3_create_arrives_intact(server: FaultServer) -> None:
+    """Client over Urllib3Transport: method, path, form body and headers reach the server."""
+    with Client(API_KEY, transport=Urllib3Transport(), base_url=server.base_url) as client:
+        session = client.billing_portal.sessions.create(PARAMS, idempotency_key="wire-key-1")
+    [request] = server.requests
+    assert_create_arrived_intact(request, api_key=API_KEY, key="wire-key-1")
+    assert_session_echoes(session, request)
+
+
+async def test_aiohttp_create_arrives_intact(server: FaultServer) -> None:
+    """AsyncClient over AiohttpTransport: method, path, form body and headers reach the server."""
+    async with AsyncClient(
+        API_KEY, transport=AiohttpTransport(), base_url=server.base_url
+    ) as client:
+        session = await client.billing_portal.sessions.create(PARAMS, idempotency_key="wire-key-2")
+    [request] = server.requests
+    assert_create_arrived_intact(request, api_key=API_KEY, key="wire-key-2")
+    assert_session_echoes(session, request)
+
+
+def test_urllib3_per_call_options_arrive(server: FaultServer) -> None:
+    """Per-call api_key, stripe_account and stripe_version reach the wire over urllib3."""
+    with Client(API_KEY, transport=Urllib3Transport(), base_url=server.base_url) as client:
+        client.billing_portal.sessions.create(
+            PARAMS,
+            idempotency_key="wire-key-3",
+            api_key=OTHER_KEY,
+            stripe_account="acct_1Wire",
+            stripe_version="2025-01-27.acacia",
+        )
+    [request] = server.requests
+    assert request.header("Authorization") == f"Bearer {OTHER_KEY}"
+    assert request.header("Stripe-Account") == "acct_1Wire"
+    assert request.header("Stripe-Version") == "2025-01-27.acacia"
+
+
+async def test_aiohttp_per_call_options_arrive(server: FaultServer) -> None:
+    """Per-call api_key, stripe_account and stripe_version reach the wire over aiohttp."""
+    async with AsyncClient(
+        API_KEY, transport=AiohttpTransport(), base_url=server.base_url
+    ) as client:
+        await client.billing_portal.sessions.create(
+            PARAMS,
+            idempotency_key="wire-key-4",
+            api_key=OTHER_KEY,
+            stripe_account="acct_1Wire",
+            stripe_version="2025-01-27.acacia",
+        )
+    [request] = server.requests
+    assert request.header("Authorization") == f"Bearer {OTHER_KEY}"
+    assert request.header("Stripe-Account") == "acct_1Wire"
+    assert request.header("Stripe-Version") == "2025-01-27.acacia"
+
+
+DUPLICATE_HEADERS = Raw(
+    data=(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Trace: a\r\nX-Trace: b\r\n"
+        b"Request-Id: req_dup\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+)
+
+
+def probe(server: FaultServer) -> HttpRequest:
+    """A bare request to the loopback server, for the transports' port methods."""
+    return HttpRequest(
+        method="POST",
+        url=f"{server.base_url}/v1/probe",
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "text/plain"},
+        body=b"ping",
+        timeout=2.0,
+        connect_timeout=1.0,
+    )
+
+
+def test_urllib3_response_headers_are_lower_case_and_joined(server: FaultServer) -> None:
+    """Urllib3Transport.send: lower-case names, a repeated header joined with ', '."""
+    server.script(DUPLICATE_HEADERS)
+    with Urllib3Transport() as transport:
+        response = transport.send(probe(server))
+    assert response.status == 200
+    assert response.body == b"{}"
+    assert response.headers["x-trace"] == "a, b"
+    assert response.request_id == "req_dup"
+
+
+async def test_aiohttp_response_headers_are_lower_case_and_joined(server: FaultServer) -> None:
+    """AiohttpTransport.asend: lower-case names, a repeated header joined with ', '."""
+    server.script(DUPLICATE_HEADERS)
+    async with AiohttpTransport() as transport:
+        response = await transport.asend(probe(server))
+    assert response.status == 200
+    assert response.body == b"{}"
+    assert response.headers["x-trace"] == "a, b"
+    assert response.request_id == "req_dup"
+
+
+def test_transports_fit_the_ports() -> None:
+    """Each real transport satisfies its port Protocol."""
+    assert isinstance(Urllib3Transport(), SyncTransport)
+    assert isinstance(AiohttpTransport(), AsyncTransport)
+
+
+# -- one pool, reused ------------------------------------------------------------------
+
+
+def test_urllib3_reuses_one_connection(server: FaultServer) -> None:
+    """Five sequential creates through one Client travel over one TCP connection."""
+    with Client(API_KEY, transport=Urllib3Transport(), base_url=server.base_url) as client:
+        for _ in range(5):
+            client.billing_portal.sessions.create(SIMPLE)
+    assert server.connection_count == 1
+    assert [request.connection for request in server.requests] == [0] * 5
+
+
+async def test_aiohttp_reuses_one_connection(server: FaultServer) -> None:
+    """Five sequential creates through one AsyncClient travel over one TCP connection."""
+    async with AsyncClient(
+        API_KEY, transport=AiohttpTransport(), base_url=server.base_url
+    ) as client:
+        for _ in range(5):
+            await client.billing_portal.sessions.create(SIMPLE)
+    assert server.connection_count == 1
+    assert [request.connection for request in server.requests] == [0] * 5
+
+
+# -- ownership and closing -------------------------------------------------------------
+
+
+def test_urllib3_injected_pool_is_left_open(server: FaultServer) -> None:
+    """Closing the client leaves a caller's PoolManager, and its connection, usable."""
+    pool = urllib3.PoolManager()
+    try:
+        transport = Urllib3Transport(pool)
+        with Client(API_KEY, transport=transport, base_url=server.base_url) as client:
+            client.billing_portal.sessions.create(SIMPLE)
+        assert transport.closed
+        assert not server.wait_all_closed(0.2)
+        reply = pool.request("POST", f"{server.base_url}/v1/after-close", body=b"x", retries=False)
+        assert reply.status == 200
+        assert server.connection_count == 1
+    finally:
+        pool.connection_from_url(server.base_url).close()
+    assert server.wait_all_closed()
+
+
+def test_urllib3_owned_pool_is_closed(server: FaultServer) -> None:
+    """Closing the client closes the pool it made: the server sees every connection end."""
+    transport = Urllib3Transport()
+    client = Client(API_KEY, transport=transport, base_url=server.base_url)
+    client.billing_portal.sessions.create(SIMPLE)
+    assert not server.wait_all_closed(0.2)
+    client.close()
+    assert transport.closed
+    assert server.wait_all_closed()
+
+
+async def test_aiohttp_injected_session_is_left_open(server: FaultServer) -> None:
+    """Closing the client leaves a caller's ClientSession open and usable."""
+    async with aiohttp.ClientSession() as session:
+        transport = AiohttpTransport(session)
+        async with AsyncClient(API_KEY, transport=transport, base_url=server.base_url) as client:
+            await client.billing_portal.sessions.create(SIMPLE)
+        assert transport.closed
+        assert not session.closed
+        async with session.post(f"{server.base_url}/v1/after-close", data=b"x") as reply:
+            assert reply.status == 200
+            await reply.read()
+        assert server.connection_count == 1
+    assert server.wait_all_closed()
+
+
+async def test_aiohttp_owned_session_is_closed(server: FaultServer) -> None:
+    """Closing the client closes the session it made, leaving no task behind."""
+    transport = AiohttpTransport()
+    client = AsyncClient(API_KEY, transport=transport, base_url=server.base_url)
+    await client.billing_portal.sessions.create(SIMPLE)
+    assert not server.wait_all_closed(0.2)
+    await client.aclose()
+    assert transport.closed
+    assert server.wait_all_closed()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+def test_urllib3_client_context_manager_closes(server: FaultServer) -> None:
+    """Leaving ``with Client(...)`` closes its transport, even when the block raises."""
+    transport = Urllib3Transport()
+
+    def create_then_fail(client: Client) -> None:
+        with client:
+            client.billing_portal.sessions.create(SIMPLE)
+            raise KeyError("leaving the block")
+
+    with pytest.raises(KeyError):
+        create_then_fail(Client(API_KEY, transport=transport, base_url=server.base_url))
+    assert transport.closed
+    assert server.wait_all_closed()
+
+
+async def test_aiohttp_client_context_manager_closes(server: FaultServer) -> None:
+    """Leaving ``async with AsyncClient(...)`` closes its transport, even when the block raises."""
+    transport = AiohttpTransport()
+
+    async def create_then_fail(client: AsyncClient) -> None:
+        async with client:
+            await client.billing_portal.sessions.create(SIMPLE)
+            raise KeyError("leaving the block")
+
+    with pytest.raises(KeyError):
+        await create_then_fail(AsyncClient(API_KEY, transport=transport, base_url=server.base_url))
+    assert transport.closed
+    assert server.wait_all_closed()
+
+
+def test_urllib3_closed_transport_refuses(server: FaultServer) -> None:
+    """A closed Urllib3Transport sends nothing: a non-retryable APIConnectionError."""
+    transport = Urllib3Transport()
+    transport.close()
+    with (
+        Client(API_KEY, transport=transport, base_url=server.base_url, sleep=no_sleep) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.billing_portal.sessions.create(SIMPLE)
+    assert caught.value.should_retry is False
+    assert server.requests == []
+
+
+async def test_aiohttp_closed_transport_refuses(server: FaultServer) -> None:
+    """A closed AiohttpTransport sends nothing and opens no new session."""
+    transport = AiohttpTransport()
+    await transport.aclose()
+    client = AsyncClient(API_KEY, transport=transport, base_url=server.base_url)
+    with pytest.raises(APIConnectionError) as caught:
+        await client.billing_portal.sessions.create(SIMPLE)
+    assert caught.value.should_retry is False
+    assert server.connection_count == 0
+
+
+async def test_aiohttp_closed_injected_session_is_refused(server: FaultServer) -> None:
+    """A caller's session closed under the transport gives APIConnectionError, not RuntimeError."""
+    session = aiohttp.ClientSession()
+    await session.close()
+    client = AsyncClient(API_KEY, transport=AiohttpTransport(session), base_url=server.base_url)
+    with pytest.raises(APIConnectionError) as caught:
+        await client.billing_portal.sessions.create(SIMPLE)
+    assert caught.value.should_retry is False
+    assert server.connection_count == 0
+
+
+# -- the aiohttp session is made inside the loop ---------------------------------------
+
+
+def test_aiohttp_transport_is_built_outside_a_loop(server: FaultServer) -> None:
+    """Building the transport and client with no running loop neither warns nor fails."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        transport = AiohttpTransport()
+        client = AsyncClient(API_KEY, transport=transport, base_url=server.base_url)
+
+    async def use() -> Session:
+        async with client:
+            return await client.billing_portal.sessions.create(SIMPLE)
+
+    session = asyncio.run(use())
+    assert session.customer == "cus_Wire"
+    assert transport.closed
+    assert server.wait_all_closed()
+
+
+def test_aiohttp_default_transport_is_built_outside_a_loop(server: FaultServer) -> None:
+    """``AsyncClient()`` with its default transport can be built at import time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client = AsyncClient(API_KEY, base_url=server.base_url)
+
+    async def use() -> Session:
+        async with client:
+            return await client.billing_portal.sessions.create(SIMPLE)
+
+    assert asyncio.run(use()).customer == "cus_Wire"
+    assert server.wait_all_closed()
+
+
+def test_aiohttp_session_is_bound_to_its_first_loop(server: FaultServer) -> None:
+    """An owned session used from a second event loop is refused, not corrupted."""
+    transport = AiohttpTransport()
+    client = AsyncClient(API_KEY, transport=transport, base_url=server.base_url)
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(client.billing_portal.sessions.create(SIMPLE))
+        with pytest.raises(APIConnectionError) as caught:
+            asyncio.run(client.billing_portal.sessions.create(SIMPLE))
+        assert caught.value.should_retry is False
+        assert "another event loop" in str(caught.value)
+        assert len(server.requests) == 1
+        first.run_until_complete(client.aclose())
+    finally:
+        first.close()
+    assert server.wait_all_closed()
