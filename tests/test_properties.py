@@ -187,13 +187,14 @@ def session_params(draw: st.DrawFn) -> tuple[dict[str, Any], SessionCreateParams
     optional("locale", same(draw(st.none() | st.sampled_from(LOCALES))))
     optional("on_behalf_of", same(draw(st.none() | stripe_id("acct_"))))
     optional("flow_data", draw(st.none() | flows()))
-    expires_at = draw(st.none() | st.integers(1, 2**40))
-    expiration = draw(st.booleans())
-    if expiration:
+    expiration = None
+    if draw(st.booleans()):
+        expires_at = draw(st.none() | st.integers(1, 2**40))
         after: dict[str, Any] = {"type": "customer_login"}
         if expires_at is not None:
             after["customer_login"] = {"expires_at": expires_at}
-        optional("after_expiration", (after, AfterExpiration.customer_login(expires_at)))
+        expiration = (after, AfterExpiration.customer_login(expires_at))
+    optional("after_expiration", expiration)
     expand = draw(st.none() | st.lists(text, min_size=1, max_size=2))
     optional("expand", None if expand is None else (expand, tuple(expand)))
     return mapping, SessionCreateParams(**fields)
