@@ -26,10 +26,14 @@ def snippets() -> dict[str, str]:
     return found
 
 
+def source(*snippet_names: str) -> str:
+    """The named snippets, in order, as the text of one module."""
+    guide = snippets()
+    return "\n\n".join(guide[name] for name in snippet_names)
+
+
 def load_module(name: str, *snippet_names: str) -> types.ModuleType:
     """Run the named Python snippets, in order, as the body of a fresh module ``name``."""
     module = types.ModuleType(name)
-    guide = snippets()
-    for snippet in snippet_names:
-        exec(compile(guide[snippet], f"{GUIDE.name}[{snippet}]", "exec"), module.__dict__)
+    exec(compile(source(*snippet_names), f"{GUIDE.name}:{name}", "exec"), module.__dict__)
     return module

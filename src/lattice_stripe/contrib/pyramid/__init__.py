@@ -1,0 +1,306 @@
+"""Pyramid: ``config.include("lattice_stripe.contrib.pyramid")``.
+
+Settings, read when the configuration is committed (all under ``lattice_stripe.``)::
+
+    lattice_stripe.api_key = sk_test_...            (required)
+    lattice_stripe.webhook_secrets = whsec_a whsec_b (whitespace or comma separated)
+    lattice_stripe.timeout = 80
+    lattice_stripe.max_retries = 2
+    lattice_stripe.base_url = https://api.stripe.com
+    lattice_stripe.allow_http_localhost = false      (local development, test keys only)
+
+The include gives every request ``request.stripe_portal`` (a
+:class:`StripePortal` over one :class:`~lattice_stripe.Client` per
+application, urllib3 transport) and the configurator two directives:
+``config.add_stripe_webhook_view(route_name, handlers)`` and
+``config.set_stripe_transport(transport)``. For tests, include
+``lattice_stripe.contrib.pyramid.testing`` instead. Needs the
+``lattice-stripe[pyramid]`` extra.
+"""
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid.httpexceptions import HTTPSeeOther, exception_response
+from pyramid.interfaces import PHASE0_CONFIG, PHASE1_CONFIG
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.settings import falsey, truthy
+
+from lattice_stripe.client import Client
+from lattice_stripe.contrib import (
+    ERROR_PARAM,
+    PORTAL_REDIRECT_HEADERS,
+    choose_return_url,
+    error_redirect_url,
+    log_handler_failure,
+    portal_error_message,
+)
+from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
+from lattice_stripe.core.flow import DEFAULT_BASE_URL
+from lattice_stripe.core.ports import Clock, SyncTransport
+from lattice_stripe.core.webhooks import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TOLERANCE,
+    EventStore,
+    WebhookHandler,
+    WebhookReceiver,
+    WebhookReply,
+)
+
+__all__ = [
+    "CLIENT_KEY",
+    "SETTINGS_KEY",
+    "TRANSPORT_KEY",
+    "StripePortal",
+    "StripeSettings",
+    "add_stripe_webhook_view",
+    "get_client",
+    "includeme",
+    "set_stripe_transport",
+]
+
+PREFIX = "lattice_stripe."
+CLIENT_KEY = "lattice_stripe.client"
+SETTINGS_KEY = "lattice_stripe.settings"
+TRANSPORT_KEY = "lattice_stripe.transport"
+_SECRET_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def _setting_error(name: str, reason: str) -> ConfigurationError:
+    return ConfigurationError(f"{PREFIX}{name}: {reason}")
+
+
+def _number(settings: Mapping[str, Any], name: str, kind: type[float], default: float) -> Any:
+    value = settings.get(PREFIX + name, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise _setting_error(name, f"expected a number, not {value!r}") from None
+
+
+def _flag(settings: Mapping[str, Any], name: str) -> bool:
+    value = settings.get(PREFIX + name, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in truthy or text in falsey:
+        return text in truthy
+    raise _setting_error(name, f"expected true or false, not {value!r}")
+
+
+def _secrets(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        parts: Iterable[object] = _SECRET_SEPARATORS.split(value)
+    elif isinstance(value, Iterable):
+        parts = value
+    else:
+        parts = ()
+    return tuple(text for text in (str(part).strip() for part in parts) if text)
+
+
+@attrs.frozen(kw_only=True)
+class StripeSettings:
+    """The ``lattice_stripe.*`` settings, parsed. ``repr`` hides the secrets."""
+
+    api_key: str = attrs.field(repr=False)
+    webhook_secrets: tuple[str, ...] = attrs.field(repr=False, default=())
+    timeout: float = 80.0
+    max_retries: int = 2
+    base_url: str = DEFAULT_BASE_URL
+    allow_http_localhost: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "StripeSettings":
+        """Read the application settings; a missing or bad value is a ConfigurationError."""
+        api_key = str(settings.get(PREFIX + "api_key") or "").strip()
+        if not api_key:
+            raise _setting_error(
+                "api_key", "required: your Stripe secret key (sk_test_..., sk_live_...)"
+            )
+        return cls(
+            api_key=api_key,
+            webhook_secrets=_secrets(settings.get(PREFIX + "webhook_secrets")),
+            timeout=_number(settings, "timeout", float, 80.0),
+            max_retries=_number(settings, "max_retries", int, 2),
+            base_url=str(settings.get(PREFIX + "base_url", DEFAULT_BASE_URL)).strip(),
+            allow_http_localhost=_flag(settings, "allow_http_localhost"),
+        )
+
+
+def _set_up_client(registry: Registry) -> None:
+    settings = StripeSettings.from_settings(registry.settings or {})
+    try:
+        client = Client(
+            settings.api_key,
+            transport=registry.get(TRANSPORT_KEY),
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            base_url=settings.base_url,
+            allow_http_localhost=settings.allow_http_localhost,
+        )
+    except ValidationError as error:
+        raise _setting_error(error.path, error.reason) from None
+    registry[SETTINGS_KEY] = settings
+    registry[CLIENT_KEY] = client
+
+
+def get_client(request_or_registry: Request | Registry) -> Client:
+    """The application's :class:`~lattice_stripe.Client`."""
+    registry = getattr(request_or_registry, "registry", request_or_registry)
+    client = registry.get(CLIENT_KEY)
+    if not isinstance(client, Client):
+        raise RuntimeError(
+            'no lattice-stripe Client: config.include("lattice_stripe.contrib.pyramid") '
+            "and commit the configuration first"
+        )
+    return client
+
+
+class StripePortal:
+    """``request.stripe_portal``: portal sessions for this request's user."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def _return_url(self, return_route: str | None, return_url: str | None) -> str:
+        return choose_return_url(return_route, return_url, self._request.route_url)
+
+    def _create(self, customer: str, return_url: str, params: Mapping[str, object]) -> str:
+        session = get_client(self._request).billing_portal.sessions.create(
+            {**params, "customer": customer, "return_url": return_url}
+        )
+        return session.url
+
+    def url(
+        self,
+        *,
+        customer: str,
+        return_route: str | None = None,
+        return_url: str | None = None,
+        **params: object,
+    ) -> str:
+        """Create a portal session for ``customer`` and return its URL.
+
+        The URL is a single-use credential: redirect to it at once, never log
+        or store it. Give exactly one of ``return_route`` (a route name, made
+        absolute with ``request.route_url``) or ``return_url``. ``params`` are
+        further session parameters (``flow_data``, ``locale``, ...). Raises
+        what ``sessions.create`` raises.
+        """
+        return self._create(customer, self._return_url(return_route, return_url), params)
+
+    def redirect(
+        self,
+        *,
+        customer: str,
+        return_route: str | None = None,
+        return_url: str | None = None,
+        **params: object,
+    ) -> HTTPSeeOther:
+        """A 303 to a new portal session for ``customer``, never cached; return it from a view.
+
+        ``customer`` must come from the logged-in user, never from the request.
+        If Stripe fails or cannot be reached, the 303 goes back to the return
+        URL with ``?billing_portal_error=<code>`` instead (see
+        :attr:`error_message`); the error is logged, its text is not shown.
+        """
+        back = self._return_url(return_route, return_url)
+        try:
+            location = self._create(customer, back, params)
+        except (StripeError, APIConnectionError) as error:
+            location = error_redirect_url(back, error)
+        # The default body repeats the location; the portal URL is a credential.
+        return HTTPSeeOther(
+            location=location, headers=dict(PORTAL_REDIRECT_HEADERS), body_template="See Other"
+        )
+
+    @property
+    def error_message(self) -> str | None:
+        """The user-safe message for a failed portal redirect, on the return page; else ``None``."""
+        return portal_error_message(self._request.GET.get(ERROR_PARAM))
+
+
+def set_stripe_transport(config: Configurator, transport: SyncTransport) -> None:
+    """Directive: send the client's requests through ``transport`` instead of urllib3."""
+
+    def register() -> None:
+        config.registry[TRANSPORT_KEY] = transport
+
+    config.action(TRANSPORT_KEY, register, order=PHASE0_CONFIG)
+
+
+def _response(reply: WebhookReply) -> Response:
+    return Response(body=reply.body, status=reply.status, content_type="application/json")
+
+
+def add_stripe_webhook_view(
+    config: Configurator,
+    route_name: str,
+    handlers: Mapping[str, WebhookHandler],
+    *,
+    store: EventStore | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+    clock: Clock = time.time,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Directive: the Stripe webhook view on the (existing) route ``route_name``, POST only.
+
+    It verifies the raw body against ``lattice_stripe.webhook_secrets`` (several
+    while rolling a secret), skips events already handled (``store``, in memory
+    by default) and calls ``handlers[event.type](event)``. Answers 400 to a bad
+    signature, 200 otherwise, including unhandled types and duplicates. If the
+    handler raises, the failure is logged and a bodiless 500 is *raised*, so
+    that a transaction manager (pyramid_tm) aborts; Stripe retries. CSRF checks
+    are off for this view: the signature authenticates it.
+    """
+    key = f"lattice_stripe.webhook:{route_name}"
+
+    def register() -> None:
+        settings: StripeSettings = config.registry[SETTINGS_KEY]
+        if not settings.webhook_secrets:
+            raise _setting_error(
+                "webhook_secrets",
+                "required by add_stripe_webhook_view: the endpoint's signing secret(s), whsec_...",
+            )
+        config.registry[key] = WebhookReceiver(
+            settings.webhook_secrets,
+            handlers,
+            store=store,
+            tolerance=tolerance,
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+        )
+
+    def webhook_view(request: Request) -> Response:
+        receiver: WebhookReceiver = request.registry[key]
+        payload = request.body_file.read(receiver.max_body_bytes + 1)
+        outcome = receiver.receive(payload, request.headers.get("Stripe-Signature"))
+        if isinstance(outcome, WebhookReply):
+            return _response(outcome)
+        try:
+            outcome.handler(outcome.event)
+        except Exception:
+            log_handler_failure(outcome.event)
+            reply = receiver.failed(outcome)
+            raise exception_response(
+                reply.status, body=reply.body, content_type="application/json"
+            ) from None
+        return _response(receiver.succeeded(outcome))
+
+    config.action(key, register)
+    config.add_view(webhook_view, route_name=route_name, request_method="POST", require_csrf=False)
+
+
+def includeme(config: Configurator) -> None:
+    """Read the ``lattice_stripe.*`` settings and set up the client, at commit time."""
+    config.add_directive("set_stripe_transport", set_stripe_transport)
+    config.add_directive("add_stripe_webhook_view", add_stripe_webhook_view)
+    config.add_request_method(StripePortal, "stripe_portal", reify=True)
+    config.action(CLIENT_KEY, lambda: _set_up_client(config.registry), order=PHASE1_CONFIG)
