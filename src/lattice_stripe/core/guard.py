@@ -11,6 +11,7 @@ belong), and ``_check_*`` checks the contents of typed values, however they
 were built (type annotations are not enforced at run time).
 """
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -572,6 +573,11 @@ def check_return_url(url: object, path: str, *, allow_http_localhost: bool = Fal
         _fail(path, "must not contain user info (user@host): it is a phishing trick")
     if port == 0:
         _fail(path, "has an invalid port")
-    if ":" not in host and not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
+    if ":" in host or parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            _fail(path, "has an invalid IPv6 host")
+    elif not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
         _fail(path, "has an invalid host name")
     return text

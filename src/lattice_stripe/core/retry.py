@@ -28,7 +28,7 @@ class RetryPolicy:
 
     def backoff(self, retries_done: int, random: float) -> float:
         """The wait before retry number ``retries_done + 1``: exponential, half-jittered, capped."""
-        delay: float = min(self.initial_delay * (2**retries_done), self.max_delay)
+        delay: float = min(self.initial_delay * 2.0 ** min(retries_done, 32), self.max_delay)
         return delay * (0.5 + 0.5 * random)
 
     def after_failure(
