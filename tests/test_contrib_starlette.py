@@ -133,6 +133,23 @@ def test_the_lifespan_owns_one_client_and_closes_it_at_shutdown(fake: RecordingT
     assert seen[0] is seen[1]
 
 
+def test_the_default_transport_is_aiohttp() -> None:
+    """Without a transport, the lifespan's client sends through aiohttp (nothing is sent here)."""
+    pytest.importorskip("aiohttp")
+    shown: list[str] = []
+
+    async def show(request: Request) -> Response:
+        shown.append(repr(get_client(request)))
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", show)], lifespan=stripe_lifespan(API_KEY))
+    with TestClient(app) as client:
+        client.get("/")
+    [description] = shown
+    assert "transport=AiohttpTransport" in description
+    assert API_KEY not in description
+
+
 def test_the_apps_own_lifespan_runs_inside_with_its_state_kept(fake: RecordingTransport) -> None:
     """``inner``: the app's lifespan state sits next to the client's."""
     events: list[str] = []
