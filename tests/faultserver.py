@@ -102,8 +102,11 @@ class Wire:
             if left <= 0:
                 return True
             readable, _, _ = select.select([self._sock], [], [], min(left, 0.05))
-            if readable and not self._sock.recv(1, socket.MSG_PEEK):
-                return False
+            if readable:
+                if not self._sock.recv(1, socket.MSG_PEEK):
+                    return False
+                # Bytes from the client (not EOF): keep waiting without spinning.
+                self._stopping.wait(min(left, 0.05))
         return False
 
     def reset(self) -> None:

@@ -336,8 +336,8 @@ def test_trickling_body_within_the_read_timeout_succeeds(
     driver: Driver, server: FaultServer
 ) -> None:
     """The timeout bounds each read, not the whole body: a steady trickle is not cut off."""
-    server.script(SlowBody(pieces=5, gap=0.1))
-    outcome = driver.run(server.base_url, Settings(timeout=0.3, max_retries=0))
+    server.script(SlowBody(pieces=12, gap=0.05))
+    outcome = driver.run(server.base_url, Settings(timeout=0.5, max_retries=0))
     assert outcome.session is not None
     assert_attempts(server, outcome, 1)
 
@@ -523,6 +523,15 @@ DECODE_CASES = {
         attempts=1,
         body_starts='{"id"',
     ),
+    "redirect-not-followed": DecodeCase(
+        reply=Reply(
+            status=302,
+            headers={"Location": "http://127.0.0.1:9/elsewhere", "Content-Type": "text/html"},
+            body=b"<html>Found</html>",
+        ),
+        attempts=1,
+        body_starts="<html>Found",
+    ),
     "url-missing": DecodeCase(
         reply=Reply.json(200, _without("url")), attempts=1, body_starts='{"id"'
     ),
@@ -566,7 +575,10 @@ def test_decode_error_never_shows_the_portal_url(driver: Driver, server: FaultSe
 # -- bodies that are too large ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+FRAMINGS = pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+
+
+@FRAMINGS
 def test_fifty_megabyte_body_is_refused(driver: Driver, server: FaultServer, chunked: bool) -> None:
     """A 50 MB body is refused at the default 1 MiB limit, once, without reading it all."""
     server.script(Huge(size=FIFTY_MB, chunked=chunked))
@@ -582,13 +594,44 @@ def test_fifty_megabyte_body_is_refused(driver: Driver, server: FaultServer, chu
     assert sum(server.bytes_sent) < FIFTY_MB // 2
 
 
-def test_body_at_the_limit_is_accepted(driver: Driver, server: FaultServer) -> None:
-    """A session padded to exactly 1 MiB is read whole; the limit is inclusive."""
-    padding = (1 << 20) - len(GOOD_BODY) - len(', "note": ""')
-    body = json.dumps({**GOOD_SESSION, "note": "x" * padding}).encode()
-    assert len(body) == 1 << 20
-    server.script(Reply(status=200, headers={"Content-Type": "application/json"}, body=body))
+def test_chunked_session_is_read_whole(driver: Driver, server: FaultServer) -> None:
+    """A session sent with chunked framing and no Content-Length decodes like any other."""
+    server.script(
+        Reply(
+            status=200, headers={"Content-Type": "application/json"}, body=GOOD_BODY, chunked=True
+        )
+    )
     outcome = driver.run(server.base_url, Settings())
     assert outcome.session is not None
-    assert outcome.session.extra["note"] == "x" * padding
+    assert outcome.session.id == GOOD_SESSION["id"]
+    assert_attempts(server, outcome, 1)
+
+
+def padded_session(size: int) -> bytes:
+    """A valid session body of exactly ``size`` bytes (a long unknown field pads it)."""
+    padding = size - len(GOOD_BODY) - len(', "note": ""')
+    body = json.dumps({**GOOD_SESSION, "note": "x" * padding}).encode()
+    assert len(body) == size
+    return body
+
+
+@FRAMINGS
+def test_body_at_the_limit_is_accepted(driver: Driver, server: FaultServer, chunked: bool) -> None:
+    """A session of exactly 1 MiB is read whole: the limit is inclusive on both code paths."""
+    body = padded_session(1 << 20)
+    server.script(Reply(status=200, body=body, chunked=chunked))
+    outcome = driver.run(server.base_url, Settings())
+    assert outcome.session is not None
+    assert outcome.session.extra["note"] == json.loads(body)["note"]
+    assert_attempts(server, outcome, 1)
+
+
+@FRAMINGS
+def test_body_one_byte_over_the_limit_is_refused(
+    driver: Driver, server: FaultServer, chunked: bool
+) -> None:
+    """One byte over 1 MiB is refused, declared or streamed."""
+    server.script(Reply(status=200, body=padded_session((1 << 20) + 1), chunked=chunked))
+    outcome = driver.run(server.base_url, Settings())
+    assert type(outcome.error) is ResponseTooLargeError
     assert_attempts(server, outcome, 1)
