@@ -1,0 +1,778 @@
+"""The emulator's REST API: Stripe's protocol, validation, idempotency and objects."""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulator_support import API_KEY, FakeClock, api
+from lattice_stripe.core.codec import decode_session
+from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
+
+SESSIONS = "/v1/billing_portal/sessions"
+SESSION_FIELDS = {
+    "after_expiration",
+    "configuration",
+    "created",
+    "customer",
+    "customer_account",
+    "flow",
+    "id",
+    "livemode",
+    "locale",
+    "object",
+    "on_behalf_of",
+    "return_url",
+    "url",
+}
+FLOW_FIELDS = {
+    "after_completion",
+    "customer_update",
+    "subscription_cancel",
+    "subscription_pause",
+    "subscription_update",
+    "subscription_update_confirm",
+    "type",
+}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Time that moves only when a test says so."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def running(clock: FakeClock) -> AsyncIterator[RunningEmulator]:
+    """An emulator with the packaged seed on an ephemeral loopback port."""
+    async with serve(Emulator(clock=clock)) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def create(
+    http: aiohttp.ClientSession, running: RunningEmulator, params: dict[str, Any], **kwargs: Any
+) -> tuple[int, dict[str, Any], Any]:
+    """POST /v1/billing_portal/sessions."""
+    return await api(http, "POST", running.url + SESSIONS, params, **kwargs)
+
+
+async def test_missing_api_key_is_401_in_stripes_error_shape(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """No Authorization header: 401 with an invalid_request_error naming the fix."""
+    status, body, headers = await create(http, running, {"customer": "cus_demo"}, api_key=None)
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "You did not provide an API key" in body["error"]["message"]
+    assert headers["Request-Id"].startswith("req_")
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_wrong_api_key_is_401_and_never_echoed(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A wrong key is refused and the message masks it."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo"}, api_key="sk_test_wrongSecretValue"
+    )
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "wrongSecretValue" not in json.dumps(body)
+
+
+async def test_basic_auth_with_the_key_as_user_name_is_accepted(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """``curl -u sk_test_...:`` style authentication works, as on Stripe."""
+    token = base64.b64encode(f"{API_KEY}:".encode()).decode()
+    status, body, _ = await create(
+        http,
+        running,
+        {"customer": "cus_demo"},
+        api_key=None,
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert status == 200, body
+    assert body["customer"] == "cus_demo"
+
+
+async def test_session_has_every_field_of_the_session_object(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """The JSON carries every billing_portal.session field and decodes with the library."""
+    status, body, headers = await create(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "return_url": "https://example.com/account",
+            "locale": "fr",
+            "on_behalf_of": "acct_1",
+        },
+    )
+    assert status == 200, body
+    assert set(body) == SESSION_FIELDS
+    assert body["object"] == "billing_portal.session"
+    assert body["id"].startswith("bps_")
+    assert body["livemode"] is False
+    assert body["flow"] is None
+    assert (body["locale"], body["on_behalf_of"]) == ("fr", "acct_1")
+    assert body["url"].startswith(running.url + "/p/session/")
+    assert headers["Request-Id"].startswith("req_")
+    session = decode_session(json.dumps(body).encode())
+    assert session.customer == "cus_demo"
+    assert session.return_url == "https://example.com/account"
+
+
+async def test_flow_echoes_every_flow_field(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A cancel flow with retention and a hosted confirmation comes back in full."""
+    status, body, _ = await create(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {
+                    "subscription": "sub_demo",
+                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}},
+                },
+                "after_completion": {
+                    "type": "hosted_confirmation",
+                    "hosted_confirmation": {"custom_message": "See you"},
+                },
+            },
+        },
+    )
+    assert status == 200, body
+    flow = body["flow"]
+    assert set(flow) == FLOW_FIELDS
+    assert flow["after_completion"] == {
+        "type": "hosted_confirmation",
+        "hosted_confirmation": {"custom_message": "See you"},
+        "redirect": None,
+    }
+    assert flow["subscription_cancel"] == {
+        "subscription": "sub_demo",
+        "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}},
+    }
+    assert flow["subscription_update"] is None
+
+
+async def test_update_confirm_flow_fills_quantity_and_discounts(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """Items keep the current quantity when none is sent; quantities arrive as integers."""
+    status, body, _ = await create(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "price": "price_pro_yearly"}],
+                    "discounts": [{"promotion_code": "promo_welcome"}],
+                },
+            },
+        },
+    )
+    assert status == 200, body
+    confirm = body["flow"]["subscription_update_confirm"]
+    assert confirm["items"] == [{"id": "si_demo", "price": "price_pro_yearly", "quantity": 1}]
+    assert confirm["discounts"] == [{"coupon": None, "promotion_code": "promo_welcome"}]
+    assert body["flow"]["after_completion"]["type"] == "portal_homepage"
+
+
+async def test_customer_account_opens_the_linked_customer(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """``customer_account`` (Accounts v2) resolves to the customer linked to it."""
+    status, body, _ = await create(http, running, {"customer_account": "acct_team"})
+    assert status == 200, body
+    assert (body["customer"], body["customer_account"]) == ("cus_team", "acct_team")
+
+
+async def test_expand_configuration_returns_the_object(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """``expand[]=configuration`` embeds the portal configuration object."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo", "expand": ["configuration"]}
+    )
+    assert status == 200, body
+    assert body["configuration"]["object"] == "billing_portal.configuration"
+    assert body["configuration"]["features"]["subscription_cancel"]["enabled"] is True
+
+
+async def test_after_expiration_is_echoed(
+    http: aiohttp.ClientSession, running: RunningEmulator, clock: FakeClock
+) -> None:
+    """``after_expiration`` comes back with the login deadline as an integer."""
+    deadline = int(clock.now) + 3600
+    status, body, _ = await create(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "after_expiration": {
+                "type": "customer_login",
+                "customer_login": {"expires_at": deadline},
+            },
+        },
+    )
+    assert status == 200, body
+    assert body["after_expiration"] == {
+        "type": "customer_login",
+        "customer_login": {"expires_at": deadline},
+    }
+
+
+INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
+    ("unknown top-level", {"customer": "cus_demo", "colour": "red"}, "colour", "parameter_unknown"),
+    (
+        "unknown nested",
+        {"customer": "cus_demo", "flow_data": {"type": "payment_method_update", "x": "1"}},
+        "flow_data[x]",
+        "parameter_unknown",
+    ),
+    ("neither customer", {"return_url": "https://example.com"}, "customer", "parameter_missing"),
+    (
+        "both customers",
+        {"customer": "cus_demo", "customer_account": "acct_team"},
+        "customer_account",
+        None,
+    ),
+    ("empty string", {"customer": ""}, "customer", "parameter_invalid_empty"),
+    ("hash for a string", {"customer": {"id": "cus_demo"}}, "customer", None),
+    ("unknown customer", {"customer": "cus_nobody"}, "customer", "resource_missing"),
+    (
+        "unknown account",
+        {"customer_account": "acct_nobody"},
+        "customer_account",
+        "resource_missing",
+    ),
+    ("bad locale", {"customer": "cus_demo", "locale": "xx"}, "locale", None),
+    (
+        "bad url",
+        {"customer": "cus_demo", "return_url": "javascript:alert(1)"},
+        "return_url",
+        "url_invalid",
+    ),
+    (
+        "relative url",
+        {"customer": "cus_demo", "return_url": "/account"},
+        "return_url",
+        "url_invalid",
+    ),
+    (
+        "unknown config",
+        {"customer": "cus_demo", "configuration": "bpc_other"},
+        "configuration",
+        "resource_missing",
+    ),
+    ("bad expand", {"customer": "cus_demo", "expand": ["customer"]}, "expand[0]", None),
+    (
+        "bad flow type",
+        {"customer": "cus_demo", "flow_data": {"type": "subscription_delete"}},
+        "flow_data[type]",
+        None,
+    ),
+    (
+        "flow without type",
+        {
+            "customer": "cus_demo",
+            "flow_data": {"subscription_cancel": {"subscription": "sub_demo"}},
+        },
+        "flow_data[type]",
+        "parameter_missing",
+    ),
+    (
+        "missing sub-hash",
+        {"customer": "cus_demo", "flow_data": {"type": "subscription_cancel"}},
+        "flow_data[subscription_cancel]",
+        "parameter_missing",
+    ),
+    (
+        "missing subscription",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {
+                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}
+                },
+            },
+        },
+        "flow_data[subscription_cancel][subscription]",
+        "parameter_missing",
+    ),
+    (
+        "other flow's sub-hash",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "payment_method_update",
+                "subscription_cancel": {"subscription": "sub_demo"},
+            },
+        },
+        "flow_data[subscription_cancel]",
+        None,
+    ),
+    (
+        "unknown subscription",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": "sub_nope"},
+            },
+        },
+        "flow_data[subscription_cancel][subscription]",
+        "resource_missing",
+    ),
+    (
+        "someone else's subscription",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_pause",
+                "subscription_pause": {"subscription": "sub_team"},
+            },
+        },
+        "flow_data[subscription_pause][subscription]",
+        None,
+    ),
+    (
+        "canceled subscription",
+        {
+            "customer": "cus_lapsed",
+            "flow_data": {
+                "type": "subscription_update",
+                "subscription_update": {"subscription": "sub_lapsed"},
+            },
+        },
+        "flow_data[subscription_update][subscription]",
+        None,
+    ),
+    (
+        "unknown retention coupon",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {
+                    "subscription": "sub_demo",
+                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "NOPE"}},
+                },
+            },
+        },
+        "flow_data[subscription_cancel][retention][coupon_offer][coupon]",
+        "resource_missing",
+    ),
+    (
+        "confirm without items",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {"subscription": "sub_demo"},
+            },
+        },
+        "flow_data[subscription_update_confirm][items]",
+        "parameter_missing",
+    ),
+    (
+        "two items",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "quantity": 2}, {"id": "si_demo", "quantity": 3}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items]",
+        None,
+    ),
+    (
+        "quantity not an integer",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "quantity": "two"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][quantity]",
+        "parameter_invalid_integer",
+    ),
+    (
+        "item of another subscription",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_team", "quantity": 2}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][id]",
+        None,
+    ),
+    (
+        "price not offered",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "price": "price_legacy_monthly"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][price]",
+        None,
+    ),
+    (
+        "quantity over the maximum",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "quantity": 51}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][quantity]",
+        None,
+    ),
+    (
+        "redirect without its hash",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "payment_method_update",
+                "after_completion": {"type": "redirect"},
+            },
+        },
+        "flow_data[after_completion][redirect]",
+        "parameter_missing",
+    ),
+    (
+        "hosted message with a redirect",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "payment_method_update",
+                "after_completion": {
+                    "type": "redirect",
+                    "redirect": {"return_url": "https://example.com"},
+                    "hosted_confirmation": {"custom_message": "hi"},
+                },
+            },
+        },
+        "flow_data[after_completion][hosted_confirmation]",
+        None,
+    ),
+    (
+        "custom message too long",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "customer_update",
+                "after_completion": {
+                    "type": "hosted_confirmation",
+                    "hosted_confirmation": {"custom_message": "m" * 501},
+                },
+            },
+        },
+        "flow_data[after_completion][hosted_confirmation][custom_message]",
+        "parameter_invalid_string",
+    ),
+    (
+        "expired login deadline",
+        {
+            "customer": "cus_demo",
+            "after_expiration": {"type": "customer_login", "customer_login": {"expires_at": 1}},
+        },
+        "after_expiration[customer_login][expires_at]",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+async def test_invalid_params_are_400_with_the_param(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    params: dict[str, Any],
+    param: str,
+    code: str | None,
+) -> None:
+    """Each invalid input is a 400 invalid_request_error naming the param (and Stripe's code)."""
+    status, body, _ = await create(http, running, params)
+    assert status == 400, body
+    error = body["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error.get("code") == code
+    assert error["message"]
+
+
+async def test_contradictory_form_keys_are_a_400(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A body whose keys contradict each other is refused, not a crash."""
+    async with http.post(
+        running.url + SESSIONS,
+        data=b"customer=cus_demo&customer[id]=x",
+        headers={
+            "Authorization": f"Bearer {API_KEY}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    ) as response:
+        body = await response.json()
+    assert response.status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+async def test_bad_stripe_version_header_is_a_400(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A malformed Stripe-Version is refused."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo"}, headers={"Stripe-Version": "latest please"}
+    )
+    assert status == 400
+    assert "version" in body["error"]["message"]
+
+
+async def test_same_idempotency_key_and_params_replays_the_session(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A retry with the same key and params gets the very same session, marked as replayed."""
+    params = {"customer": "cus_demo", "return_url": "https://example.com/a"}
+    key = {"Idempotency-Key": "retry-1"}
+    first = await create(http, running, params, headers=key)
+    second = await create(http, running, params, headers=key)
+    assert first[0] == second[0] == 200
+    assert first[1] == second[1]
+    assert second[2]["Idempotent-Replayed"] == "true"
+    assert second[2]["Original-Request"] == first[2]["Request-Id"]
+    assert len(running.emulator.store.sessions) == 1
+
+
+async def test_same_idempotency_key_with_other_params_is_an_idempotency_error(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """Reusing a key for different params is a 400 idempotency_error."""
+    key = {"Idempotency-Key": "retry-2"}
+    await create(http, running, {"customer": "cus_demo"}, headers=key)
+    status, body, _ = await create(http, running, {"customer": "cus_team"}, headers=key)
+    assert status == 400
+    assert body["error"]["type"] == "idempotency_error"
+
+
+async def test_a_failed_request_does_not_use_up_its_idempotency_key(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A request rejected by validation saves nothing: the key works for the fixed request."""
+    key = {"Idempotency-Key": "retry-3"}
+    status, _, _ = await create(http, running, {"customer": "cus_nobody"}, headers=key)
+    assert status == 400
+    status, body, _ = await create(http, running, {"customer": "cus_demo"}, headers=key)
+    assert status == 200, body
+
+
+async def test_idempotency_keys_are_forgotten_after_a_day(
+    http: aiohttp.ClientSession, running: RunningEmulator, clock: FakeClock
+) -> None:
+    """After 24 hours a key may be used again for another request."""
+    key = {"Idempotency-Key": "retry-4"}
+    await create(http, running, {"customer": "cus_demo"}, headers=key)
+    clock.advance(24 * 3600 + 1)
+    status, body, _ = await create(http, running, {"customer": "cus_team"}, headers=key)
+    assert status == 200, body
+    assert body["customer"] == "cus_team"
+
+
+async def test_unknown_url_is_a_stripe_404_with_a_request_id(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """Unknown /v1 URLs and wrong methods answer like Stripe, with a Request-Id."""
+    for method, path in (("GET", "/v1/charges"), ("GET", SESSIONS)):
+        status, body, headers = await api(http, method, running.url + path)
+        assert status == 404
+        assert body["error"]["message"].startswith("Unrecognized request URL")
+        assert headers["Request-Id"].startswith("req_")
+
+
+async def test_every_kind_of_response_has_a_request_id(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """Portal pages, the index, the webhook log and unknown pages all carry Request-Id."""
+    for path in ("/", "/_emulator/webhooks", "/p/session/test_nothing", "/nowhere"):
+        async with http.get(running.url + path, allow_redirects=False) as response:
+            assert response.headers["Request-Id"].startswith("req_"), path
+
+
+async def test_create_and_get_a_customer(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """POST /v1/customers creates a customer that GET returns, and logs customer.created."""
+    status, created, _ = await api(
+        http,
+        "POST",
+        running.url + "/v1/customers",
+        {"email": "new@example.com", "name": "New", "metadata": {"user": "42"}},
+    )
+    assert status == 200, created
+    assert created["id"].startswith("cus_")
+    assert created["metadata"] == {"user": "42"}
+    status, fetched, _ = await api(http, "GET", running.url + f"/v1/customers/{created['id']}")
+    assert status == 200
+    assert fetched == created
+    events = [delivery.event for delivery in running.emulator.webhooks.log]
+    assert [(event["type"], event["data"]["object"]["id"]) for event in events] == [
+        ("customer.created", created["id"])
+    ]
+    status, session, _ = await create(http, running, {"customer": created["id"]})
+    assert status == 200, session
+
+
+async def test_customer_create_validates_its_params(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """An unknown customer parameter is a 400 naming it."""
+    status, body, _ = await api(http, "POST", running.url + "/v1/customers", {"emial": "x@y.z"})
+    assert status == 400
+    assert body["error"]["param"] == "emial"
+
+
+async def test_get_unknown_objects_is_a_404_resource_missing(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """Unknown customers, subscriptions and payment methods are 404 resource_missing."""
+    for path in ("/v1/customers/cus_x", "/v1/subscriptions/sub_x", "/v1/payment_methods/pm_x"):
+        status, body, _ = await api(http, "GET", running.url + path)
+        assert status == 404, path
+        assert body["error"]["code"] == "resource_missing"
+
+
+async def test_get_subscription_in_stripes_shape(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """GET /v1/subscriptions/{id} returns the seeded subscription with its items and price."""
+    status, sub, _ = await api(http, "GET", running.url + "/v1/subscriptions/sub_team")
+    assert status == 200
+    assert (sub["object"], sub["customer"], sub["status"]) == ("subscription", "cus_team", "active")
+    item = sub["items"]["data"][0]
+    assert (item["id"], item["quantity"], item["price"]["id"]) == (
+        "si_team",
+        5,
+        "price_basic_monthly",
+    )
+    assert item["current_period_end"] > item["current_period_start"]
+    assert item["price"]["recurring"]["interval"] == "month"
+
+
+async def test_list_subscriptions_by_customer_and_status(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """The list filters by customer; canceled ones appear only with status=all or canceled."""
+    base = running.url + "/v1/subscriptions"
+    _, team, _ = await api(http, "GET", base + "?customer=cus_team")
+    assert sorted(sub["id"] for sub in team["data"]) == ["sub_team", "sub_team_addon"]
+    _, lapsed, _ = await api(http, "GET", base + "?customer=cus_lapsed")
+    assert lapsed["data"] == []
+    _, everything, _ = await api(http, "GET", base + "?customer=cus_lapsed&status=all")
+    assert [sub["id"] for sub in everything["data"]] == ["sub_lapsed"]
+    status, body, _ = await api(http, "GET", base + "?status=gone")
+    assert (status, body["error"]["param"]) == (400, "status")
+
+
+async def test_get_payment_method(http: aiohttp.ClientSession, running: RunningEmulator) -> None:
+    """The seeded default card is served in Stripe's payment_method shape."""
+    status, method, _ = await api(http, "GET", running.url + "/v1/payment_methods/pm_demo_visa")
+    assert status == 200
+    assert (method["type"], method["customer"]) == ("card", "cus_demo")
+    assert (method["card"]["brand"], method["card"]["last4"]) == ("visa", "4242")
+
+
+def packaged_seed() -> Any:
+    """The packaged seed, as JSON."""
+    return json.loads(resources.files("lattice_stripe.emulator").joinpath("seed.json").read_text())
+
+
+def test_custom_seed_file_is_loaded(tmp_path: Path) -> None:
+    """A seed file of the same shape replaces the packaged one."""
+    seed = packaged_seed()
+    seed["customers"] = [{"id": "cus_only", "name": "Only One"}]
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    emulator = Emulator(seed=load_seed(path))
+    assert list(emulator.store.customers) == ["cus_only"]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"products": []}', "shape"),
+    ],
+)
+def test_bad_seed_files_say_what_is_wrong(tmp_path: Path, content: str, fragment: str) -> None:
+    """Invalid JSON and a wrong shape raise SeedError with a readable reason."""
+    path = tmp_path / "seed.json"
+    path.write_text(content)
+    with pytest.raises(SeedError, match=fragment):
+        load_seed(path)
+
+
+def test_seed_with_a_dangling_price_is_refused(tmp_path: Path) -> None:
+    """A subscription on a price the seed does not define is a SeedError."""
+    seed = packaged_seed()
+    seed["customers"][0]["subscriptions"][0]["items"][0]["price"] = "price_missing"
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    with pytest.raises(SeedError, match="unknown price"):
+        Emulator(seed=load_seed(path))
+
+
+def test_emulator_refuses_live_keys_and_bad_secrets() -> None:
+    """The emulator is test mode only, and its webhook secret must look like one."""
+    with pytest.raises(ValueError, match="test mode"):
+        Emulator(api_key="sk_live_abc")
+    with pytest.raises(ValueError, match="whsec_"):
+        Emulator(webhook_secret="secret")
+    assert "sk_test" not in repr(Emulator())

@@ -1,0 +1,692 @@
+"""The hosted portal: single-use URLs, expiry, CSRF, every flow's form, and the webhooks sent."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulator_support import (
+    NOW,
+    Browser,
+    FakeClock,
+    Receiver,
+    api,
+    browser,
+    webhook_receiver,
+)
+from lattice_stripe.core.webhooks import Event, verify_signature
+from lattice_stripe.emulator import DEFAULT_WEBHOOK_SECRET, Emulator, RunningEmulator, serve
+
+SESSIONS = "/v1/billing_portal/sessions"
+HOME = "/p/portal"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Time that moves only when a test says so."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """The app's webhook endpoint, on loopback."""
+    async with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+async def running(clock: FakeClock, receiver: Receiver) -> AsyncIterator[RunningEmulator]:
+    """An emulator sending webhooks to ``receiver``."""
+    async with serve(Emulator(clock=clock, webhook_url=receiver.url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client for the API."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def customer_browser(running: RunningEmulator) -> AsyncIterator[Browser]:
+    """The customer's browser."""
+    async with browser(running.url) as client:
+        yield client
+
+
+async def portal_url(
+    http: aiohttp.ClientSession, running: RunningEmulator, params: dict[str, Any]
+) -> str:
+    """Create a portal session and return its URL."""
+    status, body, _ = await api(http, "POST", running.url + SESSIONS, params)
+    assert status == 200, body
+    url: str = body["url"]
+    return url
+
+
+async def open_portal(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    client: Browser,
+    params: dict[str, Any] | None = None,
+) -> str:
+    """Create a session, open its URL in ``client``; return where the portal sent it."""
+    url = await portal_url(
+        http,
+        running,
+        params or {"customer": "cus_demo", "return_url": "https://app.example/account"},
+    )
+    opened = await client.get(url)
+    assert opened.status == 303, opened.text
+    assert opened.location is not None
+    return opened.location
+
+
+def events(receiver: Receiver) -> list[Event]:
+    """The deliveries the endpoint got, each checked by the library's signature verifier."""
+    found = []
+    for delivery in receiver.received:
+        verify_signature(
+            delivery.body, delivery.signature, DEFAULT_WEBHOOK_SECRET, clock=lambda: NOW
+        )
+        found.append(Event.from_json(delivery.body))
+    return found
+
+
+async def test_session_url_opens_the_portal_once(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """The first visit opens the portal; the same URL again shows an error page, not the portal."""
+    url = await portal_url(http, running, {"customer": "cus_demo"})
+    first = await customer_browser.get(url)
+    assert (first.status, first.location) == (303, HOME)
+    home = await customer_browser.get(HOME)
+    assert home.status == 200
+    assert "sub_demo" in home.text
+    async with browser(running.url) as other:
+        again = await other.get(url)
+        assert again.status == 410
+        assert "already been used" in again.text
+        assert "csrf_token" not in again.text
+        assert (await other.get(HOME)).status == 403
+
+
+async def test_session_url_expires_after_five_minutes(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    clock: FakeClock,
+) -> None:
+    """An unopened URL works until 300 seconds and shows an error page after."""
+    fresh = await portal_url(http, running, {"customer": "cus_demo"})
+    stale = await portal_url(http, running, {"customer": "cus_demo"})
+    clock.advance(299)
+    assert (await customer_browser.get(fresh)).status == 303
+    clock.advance(2)
+    async with browser(running.url) as other:
+        expired = await other.get(stale)
+        assert expired.status == 410
+        assert "expired" in expired.text
+        assert "csrf_token" not in expired.text
+
+
+async def test_unknown_session_url_is_an_error_page(
+    running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """A made-up session secret gets a 404 page."""
+    page = await customer_browser.get("/p/session/test_madeup")
+    assert page.status == 404
+    assert "not valid" in page.text
+
+
+async def test_open_portal_times_out(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    clock: FakeClock,
+) -> None:
+    """An opened portal stops working once its visit time is over."""
+    await open_portal(http, running, customer_browser)
+    clock.advance(3601)
+    page = await customer_browser.get(HOME)
+    assert page.status == 410
+    assert "timed out" in page.text
+
+
+async def test_portal_pages_send_no_referrer_and_are_not_cached(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """Portal pages forbid Referer leaks, framing and caching."""
+    await open_portal(http, running, customer_browser)
+    page = await customer_browser.get(HOME)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+async def test_homepage_lists_subscriptions_payment_method_and_return_link(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """The homepage shows each live plan, the default card and the way back."""
+    async with browser(running.url) as team:
+        await open_portal(http, running, team, {"customer": "cus_team"})
+        page = await team.get(HOME)
+    assert 'id="subscription-sub_team"' in page.text
+    assert 'id="subscription-sub_team_addon"' in page.text
+    assert "Trial ends" in page.text
+    assert "4444" in page.text
+    await open_portal(http, running, customer_browser)
+    page = await customer_browser.get(HOME)
+    assert 'href="https://app.example/account"' in page.text
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """A POST with a missing or foreign CSRF token is refused with 403 and sends no event."""
+    await open_portal(http, running, customer_browser)
+    missing = await customer_browser.post(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    forged = await customer_browser.post(
+        f"{HOME}/cancel/sub_demo", {"when": "now", "csrf_token": "guess"}
+    )
+    assert (missing.status, forged.status) == (403, 403)
+    assert running.emulator.store.subscriptions["sub_demo"].status == "active"
+    assert running.emulator.webhooks.log == []
+    assert receiver.received == []
+
+
+async def test_cancel_at_period_end_sends_subscription_updated(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """Canceling at period end sets cancel_at_period_end and sends a signed .updated event."""
+    await open_portal(http, running, customer_browser)
+    done = await customer_browser.submit(
+        f"{HOME}/cancel/sub_demo", {"when": "period_end", "reason": "too_expensive"}
+    )
+    assert (done.status, done.location) == (303, HOME)
+    page = await customer_browser.get(HOME)
+    assert "will be canceled on" in page.text
+    assert "Cancels on" in page.text
+    [event] = events(receiver)
+    assert event.type == "customer.subscription.updated"
+    assert event.id.startswith("evt_")
+    assert (event.livemode, event.api_version) == (False, "2026-10-28.endive")
+    assert event.data_object["cancel_at_period_end"] is True
+    assert event.data_object["cancellation_details"]["feedback"] == "too_expensive"
+    assert event.previous_attributes is not None
+    assert event.previous_attributes["cancel_at_period_end"] is False
+    assert event.previous_attributes["cancel_at"] is None
+
+
+async def test_cancel_now_sends_subscription_deleted(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """Canceling immediately ends the plan and sends .deleted; the plan leaves the homepage."""
+    await open_portal(http, running, customer_browser)
+    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    [event] = events(receiver)
+    assert event.type == "customer.subscription.deleted"
+    assert event.data_object["status"] == "canceled"
+    assert event.previous_attributes is None
+    page = await customer_browser.get(HOME)
+    assert 'id="no-subscriptions"' in page.text
+    status, sub, _ = await api(http, "GET", running.url + "/v1/subscriptions/sub_demo")
+    assert (status, sub["status"]) == (200, "canceled")
+
+
+async def test_cancel_form_rejects_unknown_choices(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """A tampered 'when' or reason re-renders the form with an error and changes nothing."""
+    await open_portal(http, running, customer_browser)
+    for fields in ({"when": "tomorrow"}, {"when": "now", "reason": "boredom"}):
+        page = await customer_browser.submit(f"{HOME}/cancel/sub_demo", fields)
+        assert page.status == 400
+        assert 'id="form-error"' in page.text
+    assert running.emulator.store.subscriptions["sub_demo"].status == "active"
+
+
+async def test_renew_undoes_a_scheduled_cancellation(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    """'Renew plan' clears the scheduled cancellation with an .updated event."""
+    period_end = running.emulator.store.subscriptions["sub_demo"].current_period_end
+    await open_portal(http, running, customer_browser)
+    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "period_end"})
+    home = await customer_browser.get(HOME)
+    await customer_browser.post(f"{HOME}/renew/sub_demo", {"csrf_token": home.csrf})
+    renewed = events(receiver)[-1]
+    assert renewed.type == "customer.subscription.updated"
+    assert renewed.data_object["cancel_at_period_end"] is False
+    assert renewed.previous_attributes == {
+        "cancel_at": period_end,
+        "cancel_at_period_end": True,
+        "canceled_at": int(clock.now),
+        "cancellation_details": {"reason": "cancellation_requested"},
+    }
+
+
+async def test_switch_price_and_quantity(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """The update form switches price and quantity; previous_attributes has the old items."""
+    await open_portal(http, running, customer_browser)
+    done = await customer_browser.submit(
+        f"{HOME}/update/sub_demo", {"price": "price_pro_yearly", "quantity": "3"}
+    )
+    assert done.status == 303
+    [event] = events(receiver)
+    assert event.type == "customer.subscription.updated"
+    item = event.data_object["items"]["data"][0]
+    assert (item["price"]["id"], item["quantity"]) == ("price_pro_yearly", 3)
+    assert event.previous_attributes is not None
+    old = event.previous_attributes["items"]["data"][0]
+    assert (old["price"]["id"], old["quantity"]) == ("price_pro_monthly", 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"price": "price_legacy_monthly"}, "plans offered"),
+        ({"price": "price_pro_monthly", "quantity": "1"}, "different plan"),
+        ({"price": "price_pro_monthly", "quantity": "0"}, "between 1 and 50"),
+        ({"price": "price_pro_monthly", "quantity": "lots"}, "whole number"),
+    ],
+)
+async def test_update_form_validates(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    fields: dict[str, str],
+    message: str,
+) -> None:
+    """Prices outside the configuration, no change, and bad quantities are refused."""
+    await open_portal(http, running, customer_browser)
+    page = await customer_browser.submit(f"{HOME}/update/sub_demo", fields)
+    assert page.status == 400
+    assert message in page.text
+    assert running.emulator.webhooks.log == []
+
+
+async def test_update_confirm_flow_redirects_after_completion(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """A prepared change is confirmed, discounts applied, and the customer sent to the redirect."""
+    location = await open_portal(
+        http,
+        running,
+        customer_browser,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "price": "price_pro_yearly", "quantity": 2}],
+                    "discounts": [{"coupon": "SAVE25"}],
+                },
+                "after_completion": {
+                    "type": "redirect",
+                    "redirect": {"return_url": "https://app.example/thanks"},
+                },
+            },
+        },
+    )
+    assert location == f"{HOME}/confirm/sub_demo"
+    assert (await customer_browser.get(HOME)).location == location
+    review = await customer_browser.get(location)
+    assert "SAVE25" in review.text
+    done = await customer_browser.post(location, {"csrf_token": review.csrf})
+    assert (done.status, done.location) == (303, "https://app.example/thanks")
+    [event] = events(receiver)
+    assert event.data_object["discounts"] == ["SAVE25"]
+    assert event.data_object["items"]["data"][0]["quantity"] == 2
+    ended = await customer_browser.get(HOME)
+    assert ended.status in (403, 410)
+
+
+async def test_flow_session_shows_only_its_flow(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """A deep-linked session redirects every other portal page to its flow."""
+    location = await open_portal(
+        http,
+        running,
+        customer_browser,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": "sub_demo"},
+            },
+        },
+    )
+    assert location == f"{HOME}/cancel/sub_demo"
+    for path in (HOME, f"{HOME}/update/sub_demo", f"{HOME}/payment-method"):
+        page = await customer_browser.get(path)
+        assert (page.status, page.location) == (303, location), path
+
+
+async def test_hosted_confirmation_shows_the_custom_message(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """after_completion hosted_confirmation ends on a page with the (escaped) custom message."""
+    await open_portal(
+        http,
+        running,
+        customer_browser,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_pause",
+                "subscription_pause": {"subscription": "sub_demo"},
+                "after_completion": {
+                    "type": "hosted_confirmation",
+                    "hosted_confirmation": {"custom_message": "<b>Enjoy the break</b>"},
+                },
+            },
+        },
+    )
+    done = await customer_browser.submit(f"{HOME}/pause/sub_demo", {"resume": "never"})
+    assert done.location == f"{HOME}/done"
+    page = await customer_browser.get(done.location)
+    assert "&lt;b&gt;Enjoy the break&lt;/b&gt;" in page.text
+    assert "<b>Enjoy" not in page.text
+    assert (await customer_browser.get(HOME)).status == 410
+
+
+async def test_portal_homepage_after_completion_returns_to_the_homepage(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """after_completion portal_homepage lands on the homepage, which is then open."""
+    await open_portal(
+        http,
+        running,
+        customer_browser,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "payment_method_update",
+                "after_completion": {"type": "portal_homepage"},
+            },
+        },
+    )
+    done = await customer_browser.submit(
+        f"{HOME}/payment-method",
+        {"number": "5555 5555 5555 4444", "exp_month": "8", "exp_year": "2040", "cvc": "123"},
+    )
+    assert done.location == HOME
+    page = await customer_browser.get(HOME)
+    assert page.status == 200
+    assert "Mastercard &bull;&bull;&bull;&bull; 4444" in page.text
+
+
+async def test_pause_and_resume_send_their_events(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    """Pausing sends .updated then .paused; resuming sends .updated then .resumed."""
+    await open_portal(http, running, customer_browser)
+    await customer_browser.submit(f"{HOME}/pause/sub_demo", {"resume": "1"})
+    home = await customer_browser.get(HOME)
+    assert "Paused" in home.text
+    await customer_browser.post(f"{HOME}/resume/sub_demo", {"csrf_token": home.csrf})
+    sent = events(receiver)
+    assert [event.type for event in sent] == [
+        "customer.subscription.updated",
+        "customer.subscription.paused",
+        "customer.subscription.updated",
+        "customer.subscription.resumed",
+    ]
+    paused = sent[1].data_object
+    assert paused["status"] == "paused"
+    assert paused["pause_collection"] == {
+        "behavior": "void",
+        "resumes_at": int(clock.now) + 30 * 86_400,
+    }
+    assert sent[0].previous_attributes == {"pause_collection": None, "status": "active"}
+    assert sent[2].data_object["pause_collection"] is None
+
+
+async def test_new_card_attaches_and_becomes_the_default(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """A valid test card sends payment_method.attached then customer.updated."""
+    await open_portal(http, running, customer_browser)
+    await customer_browser.submit(
+        f"{HOME}/payment-method",
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "2039", "cvc": "314"},
+    )
+    attached, updated = events(receiver)
+    assert attached.type == "payment_method.attached"
+    assert attached.data_object["customer"] == "cus_demo"
+    assert attached.data_object["card"]["last4"] == "4242"
+    assert updated.type == "customer.updated"
+    assert (
+        updated.data_object["invoice_settings"]["default_payment_method"]
+        == attached.data_object["id"]
+    )
+    assert updated.previous_attributes == {
+        "invoice_settings": {"default_payment_method": "pm_demo_visa"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ({"number": "4000000000000002"}, "declined"),
+        ({"number": "4242424242424241"}, "number is invalid"),
+        ({"number": "4242424242424242", "exp_year": "2001"}, "in the past"),
+        ({"number": "4242424242424242", "exp_month": "13"}, "expiration date is invalid"),
+        ({"number": "4242424242424242", "cvc": "1"}, "security code"),
+    ],
+)
+async def test_bad_cards_are_refused_without_events(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    card: dict[str, str],
+    message: str,
+) -> None:
+    """Declined, invalid and expired cards re-render the form with Stripe's message."""
+    await open_portal(http, running, customer_browser)
+    fields = {"exp_month": "12", "exp_year": "2039", "cvc": "314", **card}
+    page = await customer_browser.submit(f"{HOME}/payment-method", fields)
+    assert page.status == 400
+    assert message in page.text.replace("&#x27;", "'")
+    assert running.emulator.webhooks.log == []
+
+
+async def test_customer_update_sends_only_what_changed(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """Changing the email sends customer.updated whose previous_attributes holds only the email."""
+    await open_portal(http, running, customer_browser)
+    form = await customer_browser.get(f"{HOME}/customer")
+    fields = {
+        "csrf_token": form.csrf,
+        "name": "Ada Lovelace",
+        "email": "countess@example.com",
+        "phone": "+15555550100",
+        "line1": "12 Analytical Row",
+        "city": "London",
+        "postal_code": "N1 9GU",
+        "country": "gb",
+    }
+    await customer_browser.post(f"{HOME}/customer", fields)
+    [event] = events(receiver)
+    assert event.type == "customer.updated"
+    assert event.data_object["email"] == "countess@example.com"
+    assert event.previous_attributes == {"email": "ada@example.com"}
+
+
+async def test_customer_update_rejects_a_bad_email(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """An email without a domain is refused on the form."""
+    await open_portal(http, running, customer_browser)
+    page = await customer_browser.submit(f"{HOME}/customer", {"email": "ada"})
+    assert page.status == 400
+    assert "valid email" in page.text
+
+
+async def test_retention_offer_keeps_the_plan_with_a_coupon(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """Accepting the retention coupon adds the discount instead of canceling."""
+    await open_portal(
+        http,
+        running,
+        customer_browser,
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {
+                    "subscription": "sub_demo",
+                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}},
+                },
+            },
+        },
+    )
+    form = await customer_browser.get(f"{HOME}/cancel/sub_demo")
+    assert "25% off for 3 months" in form.text
+    await customer_browser.post(f"{HOME}/retention/sub_demo", {"csrf_token": form.csrf})
+    [event] = events(receiver)
+    assert event.data_object["discounts"] == ["SAVE25"]
+    assert event.data_object["status"] == "active"
+
+
+async def test_user_data_is_escaped_in_pages(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """A customer name with markup is shown as text, never as HTML."""
+    status, customer, _ = await api(
+        http, "POST", running.url + "/v1/customers", {"name": "<script>alert(1)</script>"}
+    )
+    assert status == 200
+    await open_portal(http, running, customer_browser, {"customer": customer["id"]})
+    page = await customer_browser.get(HOME)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>" not in page.text
+
+
+async def test_webhook_log_endpoint_lists_events_and_attempts(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """GET /_emulator/webhooks shows each event, where it went and how each attempt went."""
+    await open_portal(http, running, customer_browser)
+    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    async with http.get(running.url + "/_emulator/webhooks") as response:
+        log = await response.json()
+    [entry] = log["data"]
+    assert log["url"] == receiver.url
+    assert entry["event"]["type"] == "customer.subscription.deleted"
+    assert entry["state"] == "delivered"
+    assert [attempt["status"] for attempt in entry["attempts"]] == [200]
+    assert json.loads(receiver.received[0].body) == entry["event"]
+
+
+async def test_failing_endpoint_is_retried_with_backoff(
+    http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Two failures then success: three signed attempts, waiting each retry delay in turn."""
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    async with webhook_receiver(failures=2) as receiver:
+        emulator = Emulator(
+            clock=clock,
+            webhook_url=receiver.url,
+            webhook_retry_delays=(1.0, 5.0, 25.0),
+            webhook_sleep=sleep,
+        )
+        async with serve(emulator) as running, browser(running.url) as client:
+            await open_portal(http, running, client)
+            await client.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+            await emulator.webhooks.drain()
+            [delivery] = emulator.webhooks.log
+        assert waited == [1.0, 5.0]
+        assert [attempt.status for attempt in delivery.attempts] == [500, 500, 200]
+        assert delivery.state == "delivered"
+        assert len(events(receiver)) == 3
+        assert len({event.id for event in events(receiver)}) == 1
+
+
+async def test_retries_are_bounded(http: aiohttp.ClientSession, clock: FakeClock) -> None:
+    """An endpoint that always fails gets one try per delay plus one, then the event fails."""
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    async with webhook_receiver(failures=100) as receiver:
+        emulator = Emulator(
+            clock=clock,
+            webhook_url=receiver.url,
+            webhook_retry_delays=(0.5, 0.5),
+            webhook_sleep=sleep,
+        )
+        async with serve(emulator) as running, browser(running.url) as client:
+            await open_portal(http, running, client)
+            await client.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+            await emulator.webhooks.drain()
+        [delivery] = emulator.webhooks.log
+        assert [attempt.status for attempt in delivery.attempts] == [500, 500, 500]
+        assert delivery.state == "failed"
+
+
+async def test_unreachable_endpoint_is_recorded_as_a_connection_failure(
+    http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """No server at the URL: each attempt records the error, and the portal still completes."""
+    async with webhook_receiver() as receiver:
+        closed_url = receiver.url
+    emulator = Emulator(clock=clock, webhook_url=closed_url, webhook_retry_delays=())
+    async with serve(emulator) as running, browser(running.url) as client:
+        await open_portal(http, running, client)
+        done = await client.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+        assert done.status == 303
+        await emulator.webhooks.drain()
+    [delivery] = emulator.webhooks.log
+    assert delivery.state == "failed"
+    assert delivery.attempts[0].status is None
+    assert delivery.attempts[0].error
