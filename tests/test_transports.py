@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import urllib3
 
-from faultserver import FaultServer, Raw, ReceivedRequest
+from faultserver import FaultServer, Raw, ReceivedRequest, Stall
 from lattice_stripe import AsyncClient, Client, Session
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
@@ -284,6 +284,18 @@ async def test_aiohttp_client_context_manager_closes(server: FaultServer) -> Non
         await create_then_fail(AsyncClient(API_KEY, transport=transport, base_url=server.base_url))
     assert transport.closed
     assert server.wait_all_closed()
+
+
+async def test_aiohttp_cancelled_call_leaves_nothing_open(server: FaultServer) -> None:
+    """A call the caller cancels mid-wait propagates the cancellation and drops its socket."""
+    server.script(Stall(seconds=5.0))
+    transport = AiohttpTransport()
+    async with AsyncClient(API_KEY, transport=transport, base_url=server.base_url) as client:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.billing_portal.sessions.create(SIMPLE), timeout=0.2)
+        assert server.wait_all_closed()
+        assert len(server.requests) == 1
+    assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
 def test_urllib3_closed_transport_refuses(server: FaultServer) -> None:
