@@ -133,7 +133,9 @@ def _join(path: str, key: str) -> str:
 
 
 def _printable_key(key: str) -> str:
-    return key if len(key) <= 40 and key.isprintable() else repr(key[:40]) + "..."
+    if key and len(key) <= 40 and key.isprintable() and "." not in key:
+        return key
+    return repr(key[:40]) + ("..." if len(key) > 40 else "")
 
 
 # -- stage 1: the shape of a mapping -------------------------------------------------
