@@ -573,6 +573,12 @@ def test_a_custom_store_decides_what_is_a_duplicate(fake: RecordingTransport) ->
         def claim(self, event_id: str) -> bool:
             return False
 
+        def complete(self, event_id: str) -> None:
+            raise AssertionError("nothing was claimed")
+
+        def is_complete(self, event_id: str) -> bool:
+            return True
+
         def release(self, event_id: str) -> None:
             raise AssertionError("nothing was claimed")
 

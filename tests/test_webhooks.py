@@ -652,6 +652,33 @@ def test_a_redelivered_event_is_handled_once() -> None:
     assert len(seen) == 1
 
 
+def test_a_redelivery_while_the_first_is_still_running_is_not_acknowledged() -> None:
+    """A concurrent redelivery answers 409 in_progress: a failing first attempt loses nothing."""
+    receiver = receiver_with({"customer.updated": lambda event: None})
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    first = receiver.receive(*delivery)
+    assert isinstance(first, Delivery)
+    assert receiver.receive(*delivery) == WebhookReply(status=409, outcome="in_progress")
+    assert receiver.failed(first).status == 500
+    retry = receiver.receive(*delivery)
+    assert isinstance(retry, Delivery)
+    assert receiver.succeeded(retry) == WebhookReply(status=200, outcome="processed")
+    assert receiver.receive(*delivery) == WebhookReply(status=200, outcome="duplicate")
+
+
+def test_the_in_memory_store_tells_finished_events_from_running_ones() -> None:
+    """claim, complete, is_complete and release track an event's life."""
+    store = InMemoryEventStore()
+    assert store.claim("evt_1") is True
+    assert store.is_complete("evt_1") is False
+    store.complete("evt_1")
+    assert store.is_complete("evt_1") is True
+    assert store.claim("evt_1") is False
+    store.release("evt_1")
+    assert store.is_complete("evt_1") is False
+    assert store.claim("evt_1") is True
+
+
 def test_an_unhandled_event_type_is_acknowledged_and_not_remembered() -> None:
     """No handler for the type: 200 ignored, and nothing is stored."""
     store = InMemoryEventStore()

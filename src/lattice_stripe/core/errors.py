@@ -215,7 +215,8 @@ class SignatureVerificationError(LatticeStripeError):
     """A webhook's ``Stripe-Signature`` header is missing, malformed, stale or wrong.
 
     ``reason`` is one of ``missing_header``, ``malformed_header``,
-    ``timestamp_out_of_tolerance``, ``no_matching_signature``.
+    ``timestamp_out_of_tolerance``, ``no_matching_signature``, or
+    ``malformed_event`` for a correctly signed body that is not a Stripe event.
     """
 
     def __init__(self, reason: str, message: str) -> None:

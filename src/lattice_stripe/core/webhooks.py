@@ -537,11 +537,18 @@ class EventStore(Protocol):
     """Remembers which events were handled, so a redelivery is not handled twice.
 
     ``claim`` records an event ID and says whether it was new (one atomic step:
-    an ``INSERT`` that ignores conflicts); ``release`` forgets it again after its
-    handler failed, so that Stripe's retry is handled.
+    an ``INSERT`` that ignores conflicts); ``complete`` marks it handled;
+    ``release`` forgets it again after its handler failed, so that Stripe's
+    retry is handled; ``is_complete`` tells a finished event from one whose
+    handler is still running (a concurrent redelivery of that one must not be
+    acknowledged, or it would be lost if the running handler then fails).
     """
 
     def claim(self, event_id: str) -> bool: ...
+
+    def complete(self, event_id: str) -> None: ...
+
+    def is_complete(self, event_id: str) -> bool: ...
 
     def release(self, event_id: str) -> None: ...
 
@@ -557,7 +564,7 @@ class InMemoryEventStore:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._max_size = max_size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[str, bool] = OrderedDict()
         self._lock = threading.Lock()
 
     def claim(self, event_id: str) -> bool:
@@ -565,10 +572,21 @@ class InMemoryEventStore:
         with self._lock:
             if event_id in self._ids:
                 return False
-            self._ids[event_id] = None
+            self._ids[event_id] = False
             if len(self._ids) > self._max_size:
                 self._ids.popitem(last=False)
             return True
+
+    def complete(self, event_id: str) -> None:
+        """Mark ``event_id`` handled."""
+        with self._lock:
+            if event_id in self._ids:
+                self._ids[event_id] = True
+
+    def is_complete(self, event_id: str) -> bool:
+        """``True`` once ``event_id``'s handler has succeeded."""
+        with self._lock:
+            return self._ids.get(event_id, False)
 
     def release(self, event_id: str) -> None:
         """Forget ``event_id``."""
@@ -589,8 +607,9 @@ class WebhookReply:
 
     Stripe retries anything but 2xx. Outcomes: ``processed``, ``duplicate``
     and ``ignored`` (no handler) answer 200; a signature problem answers 400
-    with its reason; ``body_too_large`` 413; ``handler_failed`` 500, with no
-    detail of the failure.
+    with its reason; ``in_progress`` (a redelivery while the first is still
+    being handled) 409; ``body_too_large`` 413; ``handler_failed`` 500, with
+    no detail of the failure.
     """
 
     status: int
@@ -661,11 +680,16 @@ class WebhookReceiver:
         if handler is None:
             return WebhookReply(status=200, outcome="ignored")
         if not self.store.claim(event.id):
-            return WebhookReply(status=200, outcome="duplicate")
+            if self.store.is_complete(event.id):
+                return WebhookReply(status=200, outcome="duplicate")
+            # Still being handled elsewhere: a non-2xx makes Stripe deliver it
+            # again later, so nothing is lost if that handler fails.
+            return WebhookReply(status=409, outcome="in_progress")
         return Delivery(event=event, handler=handler)
 
     def succeeded(self, delivery: Delivery) -> WebhookReply:
-        """The reply once ``delivery``'s handler has returned."""
+        """Mark ``delivery`` handled; the reply once its handler has returned."""
+        self.store.complete(delivery.event.id)
         return WebhookReply(status=200, outcome="processed")
 
     def failed(self, delivery: Delivery) -> WebhookReply:
