@@ -2,6 +2,9 @@
 
 import contextlib
 import re
+import selectors
+import subprocess
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -164,3 +167,20 @@ async def api(
         method, url, data=encode_form(params or {}), headers=sent, allow_redirects=False
     ) as response:
         return response.status, await response.json(), dict(response.headers)
+
+
+def read_until(process: "subprocess.Popen[str]", marker: str, *, timeout: float = 15.0) -> str:
+    """Read the process's stdout until a line contains ``marker``; fail after ``timeout``."""
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while marker not in seen:
+            left = deadline - time.monotonic()
+            ready = left > 0 and selector.select(left)
+            assert ready, f"no {marker!r} in time; got {seen!r}"
+            line = process.stdout.readline()
+            assert line, f"the process exited ({process.poll()}); got {seen!r}"
+            seen += line
+    return seen

@@ -65,7 +65,11 @@ async def run_demo(
             )
             server = _Server(
                 uvicorn.Config(
-                    create_app(settings), log_level="warning", access_log=False, lifespan="on"
+                    create_app(settings),
+                    log_config=None,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="on",
                 )
             )
             serving = asyncio.ensure_future(server.serve(sockets=[sock]))

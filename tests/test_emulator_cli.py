@@ -1,0 +1,187 @@
+"""The ``lattice-stripe`` command and the demo app, over real HTTP without a browser."""
+
+import asyncio
+import contextlib
+import io
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import attrs
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("starlette")
+
+from emulator_support import API_KEY, Browser, api, browser, read_until
+from lattice_stripe.__main__ import main
+from lattice_stripe.core.webhooks import generate_signature_header
+from lattice_stripe.demo.server import run_demo
+
+_URL = re.compile(r"Demo running: (http://127\.0\.0\.1:\d+)/")
+_EMULATOR = re.compile(r"Emulator: (http://127\.0\.0\.1:\d+)")
+
+
+@attrs.frozen
+class Demo:
+    """A running demo: the app's URL and the emulator's."""
+
+    url: str
+    emulator_url: str
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[Demo]:
+    """``run_demo`` on free ports in this event loop, stopped after the test."""
+    stop = asyncio.Event()
+    out = io.StringIO()
+    task = asyncio.ensure_future(run_demo(stop=stop, out=out, port=0, emulator_port=0))
+    for _ in range(500):
+        if _URL.search(out.getvalue()) or task.done():
+            break
+        await asyncio.sleep(0.01)
+    url, emulator = _URL.search(out.getvalue()), _EMULATOR.search(out.getvalue())
+    assert url is not None, out.getvalue()
+    assert emulator is not None, out.getvalue()
+    try:
+        yield Demo(url=url.group(1), emulator_url=emulator.group(1))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def manage_billing(client: Browser, demo: Demo, flow: str | None = None) -> str:
+    """Press a portal button on the account page; return where the app redirected."""
+    account = await client.get(demo.url + "/")
+    assert account.status == 200
+    fields = {"csrf_token": account.csrf}
+    if flow is not None:
+        fields["flow"] = flow
+    redirected = await client.post(demo.url + "/billing/portal", fields)
+    assert redirected.status == 303, redirected.text
+    assert redirected.location is not None
+    return redirected.location
+
+
+async def test_demo_manage_billing_round_trip(demo: Demo) -> None:
+    """Manage billing opens the portal; a change there reaches the app's page by webhook."""
+    async with browser(demo.emulator_url) as client:
+        portal = await manage_billing(client, demo)
+        assert portal.startswith(demo.emulator_url + "/p/session/")
+        assert (await client.get(portal)).location == "/p/portal"
+        home = await client.get("/p/portal")
+        assert demo.url + "/billing/return" in home.text
+        await client.submit("/p/portal/cancel/sub_demo", {"when": "period_end"})
+        back = await client.get(demo.url + "/billing/return")
+    assert back.status == 200
+    assert re.search(r'id="status-sub_demo">active \(cancels \d{4}-\d\d-\d\d\)<', back.text)
+    assert "customer.subscription.updated" in back.text
+
+
+async def test_demo_deep_link_redirects_back_to_the_app(demo: Demo) -> None:
+    """The 'Cancel subscription' deep link ends on the app's return page, state updated."""
+    async with browser(demo.emulator_url) as client:
+        portal = await manage_billing(client, demo, flow="subscription_cancel")
+        assert (await client.get(portal)).location == "/p/portal/cancel/sub_demo"
+        done = await client.submit("/p/portal/cancel/sub_demo", {"when": "now"})
+        assert done.location == demo.url + "/billing/return"
+        back = await client.get(done.location)
+    assert 'id="status-sub_demo">canceled<' in back.text
+
+
+async def test_demo_card_update_shows_the_new_card(demo: Demo) -> None:
+    """The 'Update card' deep link changes the card the account page shows."""
+    async with browser(demo.emulator_url) as client:
+        portal = await manage_billing(client, demo, flow="payment_method_update")
+        await client.get(portal)
+        await client.submit(
+            "/p/portal/payment-method",
+            {"number": "5555555555554444", "exp_month": "1", "exp_year": "2041", "cvc": "999"},
+        )
+        account = await client.get(demo.url + "/")
+    assert "Mastercard ending 4444" in account.text
+
+
+async def test_demo_refuses_forms_and_webhooks_it_cannot_trust(demo: Demo) -> None:
+    """No CSRF token: 403; an unsigned or wrongly signed webhook: 400, state untouched."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(demo.url + "/billing/portal", data={"flow": ""}) as response:
+            assert response.status == 403
+        body = b'{"object": "event"}'
+        for signature in (None, generate_signature_header(body, "whsec_other")):
+            headers = {} if signature is None else {"Stripe-Signature": signature}
+            async with http.post(
+                demo.url + "/webhooks/stripe", data=body, headers=headers
+            ) as response:
+                assert response.status == 400
+        async with http.get(demo.url + "/") as response:
+            assert "none yet" in await response.text()
+
+
+async def test_demo_shows_refused_sessions_as_an_error_page(demo: Demo) -> None:
+    """A deep link that cannot be built (the plan is gone) ends on an error page, not a crash."""
+    async with browser(demo.emulator_url) as client:
+        portal = await manage_billing(client, demo, flow="subscription_cancel")
+        await client.get(portal)
+        await client.submit("/p/portal/cancel/sub_demo", {"when": "now"})
+        account = await client.get(demo.url + "/")
+        assert 'id="flow-subscription_cancel"' not in account.text
+        forged = await client.post(
+            demo.url + "/billing/portal",
+            {"csrf_token": account.csrf, "flow": "subscription_update"},
+        )
+    assert forged.status == 400
+    assert "Could not open the billing portal" in forged.text
+
+
+def test_cli_reports_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing seed file is a clear error and exit status 1, for both commands."""
+    missing = str(tmp_path / "nope.json")
+    assert main(["emulator", "--port", "0", "--seed", missing]) == 1
+    assert main(["demo", "--port", "0", "--emulator-port", "0", "--seed", missing]) == 1
+    assert capsys.readouterr().err.count("cannot read the seed file") == 2
+
+
+def test_cli_refuses_a_live_key(capsys: pytest.CaptureFixture[str]) -> None:
+    """The emulator will not run with a live key."""
+    assert main(["emulator", "--port", "0", "--api-key", "sk_live_real"]) == 1
+    assert "test mode" in capsys.readouterr().err
+
+
+def test_emulator_command_serves_until_interrupted() -> None:
+    """``lattice-stripe emulator --port 0`` prints its URL and key, serves, and exits on SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lattice_stripe.emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = read_until(process, "Press Ctrl+C")
+        url = re.search(r"on (http://127\.0\.0\.1:\d+)", banner)
+        assert url is not None, banner
+        assert f"API key:        {API_KEY}" in banner
+        assert "Webhook secret: whsec_" in banner
+
+        async def probe() -> int:
+            async with aiohttp.ClientSession() as http:
+                status, _, _ = await api(http, "GET", url.group(1) + "/v1/subscriptions/sub_demo")
+                return status
+
+        assert asyncio.run(probe()) == 200
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
