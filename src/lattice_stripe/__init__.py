@@ -44,6 +44,13 @@ from lattice_stripe.core.ports import AsyncTransport, SyncTransport
 from lattice_stripe.core.redaction import RedactingFilter
 from lattice_stripe.core.session import Configuration, Flow, Session
 from lattice_stripe.core.version import VERSION as __version__
+from lattice_stripe.core.webhooks import (
+    Event,
+    InMemoryEventStore,
+    WebhookReceiver,
+    construct_event,
+    verify_signature,
+)
 
 __all__ = [
     "API_VERSION",
@@ -58,11 +65,13 @@ __all__ = [
     "Client",
     "Configuration",
     "CustomerUpdateFlow",
+    "Event",
     "Flow",
     "FlowData",
     "HttpRequest",
     "HttpResponse",
     "IdempotencyError",
+    "InMemoryEventStore",
     "InvalidRequestError",
     "LatticeStripeError",
     "PaymentMethodUpdateFlow",
@@ -84,6 +93,9 @@ __all__ = [
     "UpdateConfirmDiscount",
     "UpdateConfirmItem",
     "ValidationError",
+    "WebhookReceiver",
     "__version__",
+    "construct_event",
     "guard",
+    "verify_signature",
 ]
