@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench-quick demo emulator bench clean
+.PHONY: install browser test lint typecheck pytest bench-quick demo emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Chromium + chromedriver for the e2e browser test: apt-get installs them when missing (as root).
+browser:
+	sh scripts/install-browser.sh
+
+pytest: install browser
 	$(BIN)/pytest
 
 # The benchmark suite runs in quick mode to prove it works; it is never a pass/fail timing test.

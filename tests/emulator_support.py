@@ -1,6 +1,7 @@
 """Helpers for the emulator tests: a settable clock, a webhook receiver, a portal browser."""
 
 import contextlib
+import os
 import re
 import selectors
 import subprocess
@@ -170,17 +171,22 @@ async def api(
 
 
 def read_until(process: "subprocess.Popen[str]", marker: str, *, timeout: float = 15.0) -> str:
-    """Read the process's stdout until a line contains ``marker``; fail after ``timeout``."""
+    """Read the process's stdout until it contains ``marker``; fail after ``timeout``.
+
+    Reads the raw pipe (``os.read``): a buffered ``readline`` could hold text that
+    ``select`` no longer sees.
+    """
     assert process.stdout is not None
-    seen = ""
+    descriptor = process.stdout.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while marker not in seen:
+        selector.register(descriptor, selectors.EVENT_READ)
+        while marker.encode() not in seen:
             left = deadline - time.monotonic()
             ready = left > 0 and selector.select(left)
             assert ready, f"no {marker!r} in time; got {seen!r}"
-            line = process.stdout.readline()
-            assert line, f"the process exited ({process.poll()}); got {seen!r}"
-            seen += line
-    return seen
+            chunk = os.read(descriptor, 4096)
+            assert chunk, f"the process exited ({process.poll()}); got {seen!r}"
+            seen += chunk
+    return seen.decode()
