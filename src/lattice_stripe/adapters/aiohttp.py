@@ -12,7 +12,7 @@ import asyncio
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError
+from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
 from lattice_stripe.core.http import HttpRequest, HttpResponse, redacted_headers
 
 __all__ = ["AiohttpTransport"]
@@ -88,7 +88,7 @@ class AiohttpTransport:
                 headers = {name: ", ".join(raw.headers.getall(name)) for name in raw.headers}
                 return HttpResponse(status=raw.status, headers=headers, body=body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise _connection_error(error) from _without_secrets(error)
+            raise _connection_error(error) from detach_tracebacks(error, _mask_request_headers)
 
     async def aclose(self) -> None:
         """Close the session if this transport made it; later sends are refused."""
@@ -135,25 +135,10 @@ def _too_large(raw: aiohttp.ClientResponse, request: HttpRequest) -> ResponseToo
     )
 
 
-def _without_secrets(error: BaseException) -> BaseException:
-    """``error`` and every exception it chains, stripped of what holds the API key.
-
-    aiohttp's frames hold the request headers as locals, which a traceback
-    rendered with its locals (error trackers do so) would print: the
-    tracebacks go. A ``ClientResponseError`` prints the request headers in its
-    ``repr``: they are masked.
-    """
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) not in seen:
-            seen.add(id(current))
-            current.__traceback__ = None
-            if isinstance(current, aiohttp.ClientResponseError):
-                _mask_request_info(current)
-            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return error
+def _mask_request_headers(error: BaseException) -> None:
+    """A ``ClientResponseError`` prints the request headers in its ``repr``: mask them."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        _mask_request_info(error)
 
 
 def _mask_request_info(error: aiohttp.ClientResponseError) -> None:

@@ -9,7 +9,7 @@ with urllib3's exception chained as ``__cause__``.
 
 import urllib3
 
-from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError
+from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 
 __all__ = ["Urllib3Transport"]
@@ -55,11 +55,11 @@ class Urllib3Transport:
                 preload_content=False,
             )
         except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from _without_frames(error)
+            raise _connection_error(error) from detach_tracebacks(error)
         try:
             body = _read_bounded(raw, request.max_response_bytes)
         except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from _without_frames(error)
+            raise _connection_error(error) from detach_tracebacks(error)
         finally:
             raw.release_conn()
         if body is None:
@@ -122,23 +122,6 @@ def _too_large(raw: urllib3.BaseHTTPResponse, request: HttpRequest) -> ResponseT
         request_id=raw.headers.get("request-id"),
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-
-
-def _without_frames(error: BaseException) -> BaseException:
-    """``error`` with its traceback, and those of every exception it chains, dropped.
-
-    urllib3's frames hold the request headers, API key included, as locals; a
-    traceback rendered with its locals (error trackers do so) would print them.
-    """
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) not in seen:
-            seen.add(id(current))
-            current.__traceback__ = None
-            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return error
 
 
 def _connection_error(error: urllib3.exceptions.HTTPError) -> APIConnectionError:

@@ -22,8 +22,8 @@ network's. No message ever contains an API key or a portal session URL.
 """
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from lattice_stripe.core.redaction import scrub
 
@@ -42,8 +42,11 @@ __all__ = [
     "SignatureVerificationError",
     "StripeError",
     "ValidationError",
+    "detach_tracebacks",
     "error_from_response",
 ]
+
+E = TypeVar("E", bound=BaseException)
 
 
 class LatticeStripeError(Exception):
@@ -225,6 +228,27 @@ class SignatureVerificationError(LatticeStripeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.reason, str(self)))
+
+
+def detach_tracebacks(error: E, scrub_each: Callable[[BaseException], None] | None = None) -> E:
+    """``error`` with its traceback, and those of every exception it chains, dropped.
+
+    Transport libraries' frames hold the request headers, API key included, as
+    locals; a traceback rendered with its locals (error trackers do so) would
+    print them. The exceptions themselves stay chained, for their type and
+    message. ``scrub_each`` may mask anything else an exception carries.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            current.__traceback__ = None
+            if scrub_each is not None:
+                scrub_each(current)
+            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return error
 
 
 _BODY_PREFIX_BYTES = 200

@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Generator, Mapping
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -47,6 +48,7 @@ DEFAULT_BASE_URL = "https://api.stripe.com"
 SESSIONS_PATH = "/v1/billing_portal/sessions"
 MAX_IDEMPOTENCY_KEY = 255
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _API_KEY = re.compile(r"(sk|rk)_(test|live)_[0-9A-Za-z]+")
 _ACCOUNT = re.compile(r"acct_[0-9A-Za-z]+")
 _PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
@@ -117,8 +119,7 @@ class ClientConfig:
                 "refused with a live API key: http://localhost return URLs are for "
                 "local development with test keys only",
             )
-        if not self.base_url.startswith(("https://", "http://")):
-            raise ValidationError("base_url", "expected an absolute http(s) URL")
+        _check_base_url(self.base_url, is_live_key(self.api_key))
         _check_timeout(self.timeout, "timeout")
         _check_timeout(self.connect_timeout, "connect_timeout")
         _check_retries(self.max_retries)
@@ -190,6 +191,25 @@ def call_options(
         stripe_version=stripe_version,
         timeout=timeout,
         max_retries=max_retries,
+    )
+
+
+def _check_base_url(base_url: object, live: bool) -> None:
+    """https anywhere; plain http only to this machine (the emulator) and never with a live key."""
+    if not isinstance(base_url, str):
+        raise ValidationError("base_url", "expected an absolute https URL")
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        if live:
+            raise ValidationError(
+                "base_url", "a live API key is only ever sent over https, never plain http"
+            )
+        return
+    raise ValidationError(
+        "base_url",
+        "expected an absolute https URL (plain http only to localhost, for the local emulator)",
     )
 
 
