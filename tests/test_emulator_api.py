@@ -428,6 +428,36 @@ INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
         "parameter_invalid_integer",
     ),
     (
+        "quantity with two signs",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "quantity": "--5"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][quantity]",
+        "parameter_invalid_integer",
+    ),
+    (
+        "negative quantity",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo", "quantity": "-1"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0][quantity]",
+        None,
+    ),
+    (
         "item of another subscription",
         {
             "customer": "cus_demo",

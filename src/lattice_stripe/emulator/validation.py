@@ -8,6 +8,7 @@ in Stripe's bracket notation (``flow_data[subscription_cancel][subscription]``)
 and Stripe's error ``code`` where it has one.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _DOCS = "https://stripe.com/docs/error-codes/"
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class ApiError(Exception):
@@ -184,12 +186,11 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
                 f"Invalid {param}: must be one of {', '.join(schema.values)}", param=param
             )
         return value
-    text = value.strip()
-    if not text.lstrip("-").isdigit() or not text.isascii():
+    if _INTEGER.fullmatch(value) is None:
         raise ApiError(
             f"Invalid integer for {param}.", param=param, code="parameter_invalid_integer"
         )
-    number = int(text)
+    number = int(value)
     if schema.minimum is not None and number < schema.minimum:
         raise ApiError(
             f"Invalid {param}: must be greater than or equal to {schema.minimum}.", param=param
