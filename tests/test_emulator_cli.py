@@ -5,6 +5,7 @@ import contextlib
 import io
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,6 +146,19 @@ def test_cli_reports_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["emulator", "--port", "0", "--seed", missing]) == 1
     assert main(["demo", "--port", "0", "--emulator-port", "0", "--seed", missing]) == 1
     assert capsys.readouterr().err.count("cannot read the seed file") == 2
+
+
+def test_cli_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    """A busy port is a one-line error and exit status 1, not a traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        assert main(["emulator", "--port", port]) == 1
+        assert main(["demo", "--port", port, "--emulator-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("lattice-stripe ") == 2
+    assert "Traceback" not in err
 
 
 def test_cli_refuses_a_live_key(capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,6 +75,16 @@ async def async_client(running: RunningEmulator) -> AsyncIterator[AsyncClient]:
         yield client
 
 
+def test_serve_in_thread_reports_a_failed_start() -> None:
+    """A port already taken makes serve_in_thread raise instead of hanging."""
+    with (
+        serve_in_thread(Emulator()) as first,
+        pytest.raises(RuntimeError, match="did not start"),
+        serve_in_thread(Emulator(), port=first.port),
+    ):
+        pass
+
+
 def test_sync_client_creates_a_session(client: Client, threaded: RunningEmulator) -> None:
     """Client.create returns a decoded Session whose URL is the emulator's portal."""
     session = client.billing_portal.sessions.create(

@@ -133,6 +133,30 @@ async def test_session_url_expires_after_five_minutes(
         assert "csrf_token" not in expired.text
 
 
+async def test_expired_url_with_after_expiration_offers_a_new_login(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    clock: FakeClock,
+) -> None:
+    """With after_expiration customer_login, the expired page says how to get a new link."""
+    url = await portal_url(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "after_expiration": {
+                "type": "customer_login",
+                "customer_login": {"expires_at": int(clock.now) + 86_400},
+            },
+        },
+    )
+    clock.advance(301)
+    page = await customer_browser.get(url)
+    assert page.status == 410
+    assert "Sign in again" in page.text
+
+
 async def test_unknown_session_url_is_an_error_page(
     running: RunningEmulator, customer_browser: Browser
 ) -> None:
