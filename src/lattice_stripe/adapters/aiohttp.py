@@ -34,6 +34,18 @@ class AiohttpTransport:
         self._limit = limit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, connect: float, read: float) -> aiohttp.ClientTimeout:
+        # One ClientTimeout per setting, reused: a client sends the same one every time.
+        key = (connect, read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            if len(self._timeouts) > 32:
+                self._timeouts.clear()
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+            self._timeouts[key] = timeout
+        return timeout
 
     @property
     def closed(self) -> bool:
@@ -70,9 +82,7 @@ class AiohttpTransport:
         connection is dropped.
         """
         session = self._client_session()
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=request.connect_timeout, sock_read=request.timeout
-        )
+        timeout = self._timeout(request.connect_timeout, request.timeout)
         try:
             async with session.request(
                 request.method,
@@ -114,6 +124,9 @@ async def _read_bounded(raw: aiohttp.ClientResponse, limit: int) -> bytes | None
     if raw.content_length is not None and raw.content_length > limit:
         raw.close()
         return None
+    if raw.content_length is not None and "Content-Encoding" not in raw.headers:
+        # A declared, uncompressed length within the limit: aiohttp reads exactly that much.
+        return await raw.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in raw.content.iter_chunked(_CHUNK):

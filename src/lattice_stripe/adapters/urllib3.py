@@ -14,8 +14,6 @@ from lattice_stripe.core.http import HttpRequest, HttpResponse
 
 __all__ = ["Urllib3Transport"]
 
-_CHUNK = 64 * 1024
-
 
 class Urllib3Transport:
     """Sends requests through ``pool`` (a new ``PoolManager`` if none is given).
@@ -28,6 +26,17 @@ class Urllib3Transport:
         self._owns_pool = pool is None
         self._pool = pool if pool is not None else urllib3.PoolManager(maxsize=maxsize, block=False)
         self._closed = False
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
+
+    def _timeout(self, connect: float, read: float) -> urllib3.Timeout:
+        # One Timeout per setting, reused: a client sends the same one every time.
+        key = (connect, read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            if len(self._timeouts) > 32:
+                self._timeouts.clear()
+            timeout = self._timeouts[key] = urllib3.Timeout(connect=connect, read=read)
+        return timeout
 
     @property
     def closed(self) -> bool:
@@ -44,12 +53,14 @@ class Urllib3Transport:
         if self._closed:
             raise APIConnectionError("the transport is closed", should_retry=False)
         try:
-            raw = self._pool.request(
+            # urlopen, not request(): the body is already encoded, and request()
+            # would copy the headers into a new HTTPHeaderDict on every call.
+            raw = self._pool.urlopen(
                 request.method,
                 request.url,
                 body=request.body,
                 headers=request.headers,
-                timeout=urllib3.Timeout(connect=request.connect_timeout, read=request.timeout),
+                timeout=self._timeout(request.connect_timeout, request.timeout),
                 retries=False,
                 redirect=False,
                 preload_content=False,
@@ -103,15 +114,13 @@ def _read_bounded(raw: urllib3.BaseHTTPResponse, limit: int) -> bytes | None:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raw.close()
         return None
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in raw.stream(_CHUNK, decode_content=True):
-        size += len(chunk)
-        if size > limit:
-            raw.close()
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    # One read of at most limit + 1 bytes: it stops at the end of the body, so
+    # getting more than limit bytes means the body is too large.
+    body = raw.read(limit + 1, decode_content=True)
+    if len(body) > limit:
+        raw.close()
+        return None
+    return body
 
 
 def _too_large(raw: urllib3.BaseHTTPResponse, request: HttpRequest) -> ResponseTooLargeError:
