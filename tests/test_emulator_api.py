@@ -596,6 +596,15 @@ async def test_contradictory_form_keys_are_a_400(
     assert body["error"]["type"] == "invalid_request_error"
 
 
+async def test_oversized_body_is_refused_in_stripes_shape(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A body over the size limit is a 413 Stripe error, not a crash or a 404."""
+    status, body, _ = await create(http, running, {"customer": "cus_demo", "x": "y" * 300_000})
+    assert status == 413
+    assert body["error"]["type"] == "invalid_request_error"
+
+
 async def test_bad_stripe_version_header_is_a_400(
     http: aiohttp.ClientSession, running: RunningEmulator
 ) -> None:

@@ -51,7 +51,12 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
             error.headers["Request-Id"] = request_id
             raise
         if is_api:
-            response = api.error_response(request, api.unrecognized(request))
+            refusal = (
+                api.unrecognized(request)
+                if error.status in (404, 405)
+                else ApiError(f"Request refused: {error.reason}.", status=error.status)
+            )
+            response = api.error_response(request, refusal)
         else:
             response = portal.error_page(error.status, error.reason, "There is no such page.")
     response.headers["Request-Id"] = request_id
