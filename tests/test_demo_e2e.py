@@ -118,7 +118,8 @@ def test_cancel_in_the_portal_shows_on_the_return_page(demo_url: str, chromium: 
     chromium.get(demo_url)
     assert text_of(chromium, "status-sub_demo") == "active"
     click(chromium, "manage-billing")
-    assert "Billing portal" in chromium.title
+    # click() returns once the click is sent, not once the redirect has landed.
+    WebDriverWait(chromium, WAIT).until(expected_conditions.title_contains("Billing portal"))
     click(chromium, "cancel-sub_demo")
     click(chromium, "when-now")
     click(chromium, "confirm-cancel")
