@@ -545,3 +545,10 @@ def test_decoded_session_is_a_session() -> None:
     assert isinstance(first, Session)
     assert first == second
     assert first is not second
+
+
+def test_decode_form_reads_empty_brackets_as_appends() -> None:
+    """``expand[]=a&expand[]=b``, as some clients send lists, decodes to a list in order."""
+    assert decode_form(b"expand[]=flow&expand[]=configuration") == {
+        "expand": ["flow", "configuration"]
+    }

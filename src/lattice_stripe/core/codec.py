@@ -264,7 +264,7 @@ _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 def decode_form(body: bytes | str) -> dict[str, Any]:
     """Read a Stripe form body back into nested dicts and lists (values stay strings).
 
-    ``a[0]``, ``a[1]`` become a list; any other bracketed key a dict. Raises
+    ``a[0]``, ``a[1]`` (or ``a[]``, ``a[]``) become a list; any other bracketed key a dict. Raises
     ``ValueError`` for a body whose keys contradict each other.
     """
     text = body.decode("utf-8") if isinstance(body, bytes) else body
@@ -279,7 +279,7 @@ def decode_form(body: bytes | str) -> dict[str, Any]:
             else:
                 child = _get(node, part)
                 if child is None:
-                    child = [] if following.isdigit() else {}
+                    child = [] if following.isdigit() or following == "" else {}
                     _set(node, part, child, key)
                 node = child
     return root
@@ -293,6 +293,9 @@ def _get(node: Any, part: str) -> Any:
 
 
 def _set(node: Any, part: str, value: Any, key: str) -> None:
+    if isinstance(node, list) and part == "":
+        node.append(value)
+        return
     if isinstance(node, list):
         if not part.isdigit() or int(part) != len(node):
             if part.isdigit() and int(part) < len(node):
