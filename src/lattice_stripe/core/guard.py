@@ -156,7 +156,7 @@ def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) 
         if not isinstance(key, str):
             _fail(
                 path or "params",
-                f"every key must be a string, got a {_kind(key)} key; "
+                f"every key must be a string, got a key of type {_kind(key)}; "
                 "write keys as strings, e.g. {'customer': ...}",
             )
         if key not in allowed:
