@@ -1,0 +1,30 @@
+"""Test helpers for applications that use lattice-stripe, and the pytest plugin.
+
+With lattice-stripe installed, pytest finds two fixtures (the plugin is
+registered under the ``pytest11`` entry point, nothing to configure):
+
+- ``stripe_recorder``: a fresh :class:`StripeRecorder` per test, a fake
+  Stripe with ``assert_portal_session_created(...)``, ``last_params``,
+  ``queue_error(...)``, and ready ``client()`` / ``async_client()``;
+- ``stripe_emulator``: the local Stripe emulator, started once per test
+  session on a free loopback port (an :class:`EmulatorServer`: ``base_url``,
+  ``api_key``, ``webhook_secret``, ``webhooks()``); needs
+  ``lattice-stripe[emulator]``.
+
+Outside pytest, build a :class:`StripeRecorder` yourself or run
+``with emulator_server() as stripe: ...``. Importing this package imports
+neither aiohttp nor any framework.
+"""
+
+from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
+from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
+
+__all__ = [
+    "ANY",
+    "TEST_API_KEY",
+    "EmulatorServer",
+    "PortalSessionCall",
+    "SentWebhook",
+    "StripeRecorder",
+    "emulator_server",
+]

@@ -1,0 +1,58 @@
+"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): two fixtures.
+
+``stripe_recorder`` (per test) is a :class:`~lattice_stripe.testing.StripeRecorder`.
+``stripe_emulator`` (per session) is the emulator running in a background
+thread, an :class:`~lattice_stripe.testing.EmulatorServer`; its seed comes
+from the ``stripe_emulator_seed`` ini option (a path relative to the ini
+file) or the packaged one. The emulator is imported only by a session that
+uses it. Disable the plugin with ``-p no:lattice_stripe``.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lattice_stripe.testing.emulator import EmulatorServer, emulator_server
+from lattice_stripe.testing.recorder import StripeRecorder
+
+__all__ = ["pytest_addoption", "stripe_emulator", "stripe_recorder"]
+
+SEED_OPTION = "stripe_emulator_seed"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``stripe_emulator_seed`` ini option."""
+    parser.addini(
+        SEED_OPTION,
+        "seed file of the stripe_emulator fixture, relative to the ini file "
+        "(default: the packaged seed)",
+        default="",
+    )
+
+
+def _seed_path(config: pytest.Config) -> Path | None:
+    value = str(config.getini(SEED_OPTION)).strip()
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return base / value
+
+
+@pytest.fixture
+def stripe_recorder() -> StripeRecorder:
+    """A fake Stripe that records requests; pass it as your client's ``transport``."""
+    return StripeRecorder()
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator(pytestconfig: pytest.Config) -> Iterator[EmulatorServer]:
+    """The local Stripe emulator on 127.0.0.1, one per test session, stopped at the end."""
+    try:
+        import lattice_stripe.emulator  # noqa: F401  (here, so only a session that uses it pays)
+    except ImportError as error:
+        pytest.fail(
+            f"the stripe_emulator fixture needs lattice-stripe[emulator]: {error}", pytrace=False
+        )
+    with emulator_server(seed=_seed_path(pytestconfig)) as server:
+        yield server

@@ -1,0 +1,207 @@
+"""Every code example of the documentation runs: docs/*.md and README.md.
+
+Conventions, written as HTML comments in the Markdown (invisible on the site):
+
+- The ```` ```python ```` blocks of a page run in order in one namespace, in a
+  fresh working directory, on one event loop: a block may ``await`` at top level.
+- ``<!-- skip: reason -->`` right before a block leaves it out. Only for code
+  that needs a live Stripe account or the network; the reason is required.
+- ``<!-- file: name -->`` right before a block (any language) writes it to
+  ``name`` in the working directory before the page's code runs.
+- ``<!-- docs-test: pytest -->`` anywhere on a page makes its Python blocks,
+  joined, a pytest test module using the plugin's fixtures; those pages are
+  run by tests/test_testing_plugin.py, which imports :func:`pytest_module`.
+"""
+
+import ast
+import asyncio
+import inspect
+import json
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+PYTEST_PAGES = {"testing.md"}
+
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+_MARKER = re.compile(r"<!--\s*(?P<name>skip|file)\s*:\s*(?P<value>[^>]*?)\s*-->\s*\Z")
+_PYTEST_PAGE = "<!-- docs-test: pytest -->"
+
+
+@attrs.frozen(kw_only=True)
+class Block:
+    """One fenced code block: where it starts, its language, its text and its marker."""
+
+    page: Path
+    line: int
+    language: str
+    code: str
+    skip: str | None = None
+    file: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``page.md:line``, for messages and tracebacks."""
+        return f"{self.page.name}:{self.line}"
+
+    def padded(self) -> str:
+        """The code, shifted so that its line numbers are the page's."""
+        return "\n" * self.line + self.code
+
+
+def _dedent(body: str, indent: str) -> str:
+    return "".join(
+        line[len(indent) :] if line.startswith(indent) else line
+        for line in body.splitlines(keepends=True)
+    )
+
+
+def blocks(page: Path) -> list[Block]:
+    """Every fenced block of ``page``, in order, with the marker right before it."""
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for fence in _FENCE.finditer(text):
+        marker = _MARKER.search(text[: fence.start()])
+        name, value = (marker.group("name"), marker.group("value")) if marker else (None, None)
+        found.append(
+            Block(
+                page=page,
+                line=text.count("\n", 0, fence.start()) + 1,
+                language=fence.group("lang"),
+                code=_dedent(fence.group("body"), fence.group("indent")),
+                skip=value if name == "skip" else None,
+                file=value if name == "file" else None,
+            )
+        )
+    return found
+
+
+def is_pytest_page(page: Path) -> bool:
+    """Whether the page is a test module (run by tests/test_testing_plugin.py)."""
+    return _PYTEST_PAGE in page.read_text(encoding="utf-8")
+
+
+def pytest_module(page: Path) -> str:
+    """The Python blocks of a pytest page as one module, keeping the page's line numbers."""
+    lines: list[str] = []
+    for block in blocks(page):
+        if block.language == "python" and block.skip is None:
+            lines += [""] * (block.line - len(lines))
+            lines += block.code.splitlines()
+    return "\n".join(lines) + "\n"
+
+
+def run_page(page: Path) -> None:
+    """Run the page's Python blocks in order in one namespace, on one event loop."""
+    page_blocks = blocks(page)
+    for block in page_blocks:
+        if block.file is not None:
+            Path(block.file).write_text(block.code, encoding="utf-8")
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    loop = asyncio.new_event_loop()
+    try:
+        for block in page_blocks:
+            if block.language != "python" or block.skip is not None:
+                continue
+            code = compile(block.padded(), str(page), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            if code.co_flags & inspect.CO_COROUTINE:
+                loop.run_until_complete(eval(code, namespace))
+            else:
+                exec(code, namespace)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _page_id(page: Path) -> str:
+    return page.name
+
+
+# webob (under pyramid and webtest) imports the cgi module, deprecated since Python 3.11.
+@pytest.mark.filterwarnings("ignore:'cgi' is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("page", [page for page in PAGES if not is_pytest_page(page)], ids=_page_id)
+def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page's Python examples run in order without error, offline."""
+    monkeypatch.chdir(tmp_path)
+    run_page(page)
+
+
+def test_the_pytest_pages_are_known() -> None:
+    """Exactly the pages run by tests/test_testing_plugin.py are marked as test modules."""
+    assert {page.name for page in PAGES if is_pytest_page(page)} == PYTEST_PAGES
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_every_block_is_checked(page: Path) -> None:
+    """Python and JSON blocks parse, and every skip says why."""
+    for block in blocks(page):
+        if block.skip is not None:
+            assert block.skip.strip(), f"{block.where}: a skip marker needs a reason"
+        if block.language == "python":
+            ast.parse(block.code, filename=block.where)
+        elif block.language == "json":
+            json.loads(block.code)
+
+
+def test_skips_are_rare() -> None:
+    """Examples run offline: only a few blocks (those needing a live account) are skipped."""
+    skipped = [block.where for page in PAGES for block in blocks(page) if block.skip is not None]
+    python = [block for page in PAGES for block in blocks(page) if block.language == "python"]
+    assert len(skipped) <= max(3, len(python) // 10), skipped
+
+
+def test_the_block_reader_sees_markers_and_indented_fences(tmp_path: Path) -> None:
+    """Markers bind to the next block only; indented fences are dedented; lines are kept."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n\n"
+        "<!-- skip: needs a live key -->\n```python\nraise SystemExit\n```\n\n"
+        "- item\n\n    ```python\n    x = 1\n    ```\n\n"
+        '<!-- file: seed.json -->\n```json\n{"a": 1}\n```\n',
+        encoding="utf-8",
+    )
+    skipped, indented, seed = blocks(page)
+    assert (skipped.skip, skipped.line, skipped.code) == (
+        "needs a live key",
+        4,
+        "raise SystemExit\n",
+    )
+    assert (indented.skip, indented.code, indented.line) == (None, "x = 1\n", 10)
+    assert (seed.file, seed.language, seed.code) == ("seed.json", "json", '{"a": 1}\n')
+
+
+def test_a_failing_example_names_its_page_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in an example is reported at the page's own line number."""
+    page = tmp_path / "broken.md"
+    page.write_text("Intro\n\n```python\nx = 1\nassert x == 2\n```\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AssertionError) as caught:
+        run_page(page)
+    frame = caught.traceback[-1]
+    assert (Path(str(frame.path)).name, frame.lineno + 1) == ("broken.md", 5)
+
+
+def test_top_level_await_and_shared_namespace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks share names, may await at top level, and file blocks are written first."""
+    page = tmp_path / "async.md"
+    page.write_text(
+        "```python\nimport asyncio\nfrom pathlib import Path\n```\n\n"
+        "```python\nawait asyncio.sleep(0)\nvalue = Path('data.txt').read_text()\n```\n\n"
+        "```python\nassert value == 'hello\\n'\n```\n\n"
+        "<!-- file: data.txt -->\n```text\nhello\n```\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    run_page(page)
