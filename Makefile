@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test lint typecheck pytest bench-quick demo emulator bench clean
+.PHONY: install browser test lint typecheck pytest bench-quick docs demo emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ pytest: install browser
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
-test: lint typecheck pytest bench-quick
+# The documentation site, built strictly (any warning fails) into site/, which git ignores.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+test: lint typecheck pytest bench-quick docs
 
 bench: install
 	$(BIN)/python -m benchmarks.run

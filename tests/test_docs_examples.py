@@ -8,6 +8,8 @@ Conventions, written as HTML comments in the Markdown (invisible on the site):
   that needs a live Stripe account or the network; the reason is required.
 - ``<!-- file: name -->`` right before a block (any language) writes it to
   ``name`` in the working directory before the page's code runs.
+- ``STRIPE_SECRET_KEY`` and ``STRIPE_WEBHOOK_SECRETS`` hold test values, so that code
+  reading them at start-up runs; nothing reaches Stripe.
 - ``<!-- docs-test: pytest -->`` anywhere on a page makes its Python blocks,
   joined, a pytest test module using the plugin's fixtures; those pages are
   run by tests/test_testing_plugin.py, which imports :func:`pytest_module`.
@@ -131,6 +133,8 @@ def _page_id(page: Path) -> str:
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each page's Python examples run in order without error, offline."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_DocsExamples")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_DocsExamples")
     run_page(page)
 
 
