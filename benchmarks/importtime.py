@@ -17,6 +17,34 @@ CASES: dict[str, str] = {
     "stripe": "import stripe; stripe.StripeClient",
 }
 
+# Cold start: import, build a client, create one session over an in-process
+# stub (the first call pays for lazily built decoders and lazy imports).
+_PARAMS = "{'customer': 'cus_1', 'return_url': 'https://example.com/account'}"
+_BODY = (
+    'b\'{"id":"bps_1","object":"billing_portal.session","configuration":'
+    '"bpc_1","created":1,"customer":"cus_1","livemode":false,'
+    '"url":"https://billing.stripe.com/p/session/test_x"}\''
+)
+COLD_START: dict[str, str] = {
+    "lattice_stripe: import + Client + first create": (
+        "from lattice_stripe import Client, HttpResponse\n"
+        f"reply = HttpResponse(status=200, body={_BODY})\n"
+        "class Stub:\n"
+        "    def send(self, request): return reply\n"
+        "    def close(self): pass\n"
+        f"Client('sk_test_1', transport=Stub()).billing_portal.sessions.create({_PARAMS})\n"
+    ),
+    "stripe: import + StripeClient + first create": (
+        "import stripe\n"
+        "class Stub(stripe.HTTPClient):\n"
+        "    name = 'stub'\n"
+        f"    def request(self, *args, **kwargs): return {_BODY}.decode(), 200, {{}}\n"
+        "    def close(self): pass\n"
+        "client = stripe.StripeClient('sk_test_1', http_client=Stub())\n"
+        f"client.v1.billing_portal.sessions.create({_PARAMS})\n"
+    ),
+}
+
 
 def _wall(code: str) -> float:
     started = time.perf_counter()
@@ -48,4 +76,7 @@ def run(runs: int) -> dict[str, dict[str, float]]:
         wall = statistics.median(_wall(code) for _ in range(runs)) - baseline
         cumulative = statistics.median(_importtime(code) for _ in range(runs))
         results[name] = {"wall_ms": wall * 1000, "importtime_ms": cumulative / 1000}
+    for name, code in COLD_START.items():
+        wall = statistics.median(_wall(code) for _ in range(runs)) - baseline
+        results[name] = {"wall_ms": wall * 1000}
     return results
