@@ -42,15 +42,14 @@ def new_idempotency_key() -> str:
 
 
 def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: float) -> None:
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "%s %s -> %s in %.3fs (request id %s)",
-            request.method,
-            request.url,
-            "no response" if response is None else response.status,
-            time.perf_counter() - started,
-            None if response is None else response.request_id,
-        )
+    logger.debug(
+        "%s %s -> %s in %.3fs (request id %s)",
+        request.method,
+        request.url,
+        "no response" if response is None else response.status,
+        time.perf_counter() - started,
+        None if response is None else response.request_id,
+    )
 
 
 class _Settings:
@@ -153,14 +152,16 @@ class Client(_Settings):
                     self._sleep(step.seconds)
                     step = flow.send(None)
                     continue
-                started = time.perf_counter()
+                started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
                 try:
                     response = self._transport.send(step)
                 except APIConnectionError as error:
-                    _log_attempt(step, None, started)
+                    if started:
+                        _log_attempt(step, None, started)
                     step = flow.throw(error)
                     continue
-                _log_attempt(step, response, started)
+                if started:
+                    _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
             session: Session = done.value
@@ -239,14 +240,16 @@ class AsyncClient(_Settings):
                     await self._sleep(step.seconds)
                     step = flow.send(None)
                     continue
-                started = time.perf_counter()
+                started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
                 try:
                     response = await self._transport.asend(step)
                 except APIConnectionError as error:
-                    _log_attempt(step, None, started)
+                    if started:
+                        _log_attempt(step, None, started)
                     step = flow.throw(error)
                     continue
-                _log_attempt(step, response, started)
+                if started:
+                    _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
             session: Session = done.value

@@ -62,6 +62,7 @@ _SUBSCRIPTION_FLOWS: Mapping[str, type[FlowData]] = {
     "subscription_pause": SubscriptionPauseFlow,
 }
 _SUBSCRIPTION_FLOW_KEYS = frozenset(_SUBSCRIPTION_FLOWS)
+_OTHER_SUB_HASHES = {flow: _SUBSCRIPTION_FLOW_KEYS - {flow} for flow in FLOW_TYPES}
 _FLOW_KEYS = frozenset({"type", "after_completion", *_SUBSCRIPTION_FLOWS})
 _SUB_HASH_KEYS: Mapping[str, frozenset[str]] = {
     "subscription_cancel": frozenset({"subscription", "retention"}),
@@ -201,7 +202,8 @@ def _parse_flow_data(value: object) -> FlowData:
         _fail("flow_data.type", f"required; use one of {_FLOW_TYPE_LIST}")
     if not isinstance(flow_type, str) or flow_type not in FLOW_TYPES:
         _fail("flow_data.type", f"unknown flow type; use one of {_FLOW_TYPE_LIST}")
-    for key in sorted(_SUBSCRIPTION_FLOW_KEYS.intersection(raw) - {flow_type}):
+    others = _OTHER_SUB_HASHES[flow_type]
+    for key in () if others.isdisjoint(raw) else sorted(others.intersection(raw)):
         _fail(
             f"flow_data.{key}",
             f"not allowed when flow_data.type is '{flow_type}'; "
