@@ -1,13 +1,19 @@
 """The demo app: a Starlette site whose (fake) logged-in user manages billing in the portal.
 
-What a real integration does, in four routes:
+It is built on :mod:`lattice_stripe.contrib.starlette`, as a real integration is:
 
+- :func:`~lattice_stripe.contrib.starlette.stripe_lifespan` owns the one
+  :class:`~lattice_stripe.AsyncClient`; the app's own lifespan, run inside it,
+  reads the starting state from the Stripe API;
 - ``GET /``: the account page, showing the subscription state this app knows;
-- ``POST /billing/portal``: create a portal session with
-  :class:`~lattice_stripe.AsyncClient` and answer ``303 See Other`` to ``session.url``;
-- ``GET /billing/return``: where the portal sends the customer back;
-- ``POST /webhooks/stripe``: verify the signature with
-  :func:`~lattice_stripe.core.webhooks.construct_event` and update the state.
+- ``POST /billing/portal``: "Manage billing" and the deep links; checks the
+  form's CSRF token, then :func:`~lattice_stripe.contrib.starlette.redirect_to_portal`
+  answers ``303 See Other`` to a new session of the logged-in customer;
+- ``GET /billing/return``: where the portal sends the customer back, and where a
+  failed redirect lands with a user-safe message
+  (:func:`~lattice_stripe.contrib.starlette.portal_error`);
+- ``POST /webhooks/stripe``: :func:`~lattice_stripe.contrib.starlette.webhook_endpoint`,
+  with one handler per event type that updates the state.
 
 The state shown comes from webhooks, never from the return redirect (which
 carries nothing and proves nothing).
@@ -25,14 +31,17 @@ import aiohttp
 import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from lattice_stripe.adapters.aiohttp import AiohttpTransport
-from lattice_stripe.client import AsyncClient
+from lattice_stripe.contrib.starlette import (
+    portal_error,
+    redirect_to_portal,
+    stripe_lifespan,
+    webhook_endpoint,
+)
 from lattice_stripe.core.codec import decode_form
-from lattice_stripe.core.errors import SignatureVerificationError, StripeError, ValidationError
-from lattice_stripe.core.webhooks import Event, construct_event
+from lattice_stripe.core.webhooks import Event, WebhookHandler
 
 __all__ = ["DemoSettings", "DemoState", "create_app"]
 
@@ -71,22 +80,48 @@ class DemoSettings:
 class DemoState:
     """What this app knows about its user's billing, kept current by webhooks."""
 
+    customer_id: str
     customer: dict[str, Any] = attrs.Factory(dict)
     subscriptions: dict[str, dict[str, Any]] = attrs.Factory(dict)
     payment_methods: dict[str, dict[str, Any]] = attrs.Factory(dict)
     events: list[Event] = attrs.Factory(list)
 
-    def apply(self, event: Event, customer_id: str) -> None:
-        """Fold one verified event into the state."""
-        obj = dict(event.data_object)
-        if event.type.startswith("customer.subscription."):
-            if obj.get("customer") == customer_id:
-                self.subscriptions[obj["id"]] = obj
-        elif event.type in ("customer.updated", "customer.created"):
-            if obj.get("id") == customer_id:
-                self.customer = obj
-        elif event.type == "payment_method.attached" and obj.get("customer") == customer_id:
-            self.payment_methods[obj["id"]] = obj
+    def webhook_handlers(self) -> Mapping[str, WebhookHandler]:
+        """The handler of each event type this app follows."""
+        return {
+            "customer.subscription.created": self.subscription_changed,
+            "customer.subscription.updated": self.subscription_changed,
+            "customer.subscription.deleted": self.subscription_changed,
+            "customer.subscription.paused": self.subscription_changed,
+            "customer.subscription.resumed": self.subscription_changed,
+            "customer.updated": self.customer_updated,
+            "payment_method.attached": self.payment_method_attached,
+        }
+
+    # The handlers are coroutine functions so that they run on the event loop, where
+    # the pages are rendered, rather than in the thread pool beside it.
+    async def subscription_changed(self, event: Event) -> None:
+        """Keep the user's subscription as the event shows it."""
+        subscription = event.subscription
+        if subscription.customer == self.customer_id:
+            self.subscriptions[subscription.id] = dict(subscription.raw)
+        self._heard(event)
+
+    async def customer_updated(self, event: Event) -> None:
+        """Keep the user's customer record (email, default card) as the event shows it."""
+        customer = event.customer
+        if customer.id == self.customer_id:
+            self.customer = dict(customer.raw)
+        self._heard(event)
+
+    async def payment_method_attached(self, event: Event) -> None:
+        """Remember a card attached to the user, to show once it is the default."""
+        method = event.payment_method
+        if method.customer == self.customer_id:
+            self.payment_methods[method.id] = dict(method.raw)
+        self._heard(event)
+
+    def _heard(self, event: Event) -> None:
         self.events.insert(0, event)
         del self.events[10:]
 
@@ -101,9 +136,8 @@ async def _get(http: aiohttp.ClientSession, settings: DemoSettings, path: str) -
         return await response.json()
 
 
-async def _load(http: aiohttp.ClientSession, settings: DemoSettings) -> DemoState:
-    """The starting state, read once at start-up; webhooks keep it current afterwards."""
-    state = DemoState()
+async def _load(http: aiohttp.ClientSession, settings: DemoSettings, state: DemoState) -> None:
+    """Read the starting state into ``state`` once, at start-up; webhooks keep it current."""
     state.customer = await _get(http, settings, f"/v1/customers/{settings.customer_id}")
     listing = await _get(
         http, settings, f"/v1/subscriptions?customer={settings.customer_id}&status=all"
@@ -114,7 +148,6 @@ async def _load(http: aiohttp.ClientSession, settings: DemoSettings) -> DemoStat
         state.payment_methods[default] = await _get(
             http, settings, f"/v1/payment_methods/{default}"
         )
-    return state
 
 
 def _e(value: object) -> str:
@@ -188,20 +221,17 @@ def _live_subscription(state: DemoState) -> str | None:
 def create_app(settings: DemoSettings) -> Starlette:
     """The demo application, talking to the Stripe API at ``settings.stripe_url``."""
     csrf_token = secrets.token_urlsafe(24)
+    # One state for the pages and the webhook handlers, which are bound before start-up.
+    state = DemoState(customer_id=settings.customer_id)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def load_state(app: Starlette) -> AsyncIterator[None]:
+        # The client only creates portal sessions: the rest of the API is read directly.
         async with aiohttp.ClientSession() as http:
-            client = AsyncClient(
-                settings.api_key,
-                transport=AiohttpTransport(http),
-                base_url=settings.stripe_url,
-                allow_http_localhost=True,
-            )
-            async with client:
-                yield {"client": client, "state": await _load(http, settings)}
+            await _load(http, settings, state)
+        yield
 
-    def forms(state: DemoState) -> str:
+    def forms() -> str:
         hidden = f'<input type="hidden" name="csrf_token" value="{_e(csrf_token)}">'
         live = _live_subscription(state) is not None
         deep_links = "".join(
@@ -220,12 +250,8 @@ def create_app(settings: DemoSettings) -> Starlette:
         )
 
     async def account(request: Request) -> Response:
-        state: DemoState = request.state.state
         name = state.customer.get("name") or settings.customer_id
-        return _page(
-            "Your account",
-            f"<h1>Hello, {_e(name)}</h1>{forms(state)}{_billing(state)}",
-        )
+        return _page("Your account", f"<h1>Hello, {_e(name)}</h1>{forms()}{_billing(state)}")
 
     async def open_portal(request: Request) -> Response:
         try:
@@ -237,57 +263,61 @@ def create_app(settings: DemoSettings) -> Starlette:
             return _page(
                 "Forbidden", '<p class="error">Reload the page and try again.</p>', status=403
             )
-        return_url = str(request.url_for("billing_return"))
-        params: dict[str, Any] = {"customer": settings.customer_id, "return_url": return_url}
         flow = fields.get("flow")
-        state: DemoState = request.state.state
-        subscription = _live_subscription(state)
+        params: dict[str, Any] = {}
         if flow in _FLOWS:
-            params["flow_data"] = {
+            return_url = str(request.url_for("billing_return"))
+            flow_data: dict[str, Any] = {
                 "type": flow,
                 "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
             }
             if flow != "payment_method_update":
-                params["flow_data"][flow] = {"subscription": subscription}
-        client: AsyncClient = request.state.client
-        try:
-            session = await client.billing_portal.sessions.create(params)
-        except (StripeError, ValidationError) as error:
-            return _page(
-                "Could not open the portal",
-                f'<p class="error">Could not open the billing portal: {_e(error)}</p>'
-                '<p><a href="/">Back to your account</a></p>',
-                status=502 if isinstance(error, StripeError) else 400,
-            )
-        return RedirectResponse(session.url, status_code=303)
-
-    async def billing_return(request: Request) -> Response:
-        state: DemoState = request.state.state
-        return _page(
-            "Welcome back",
-            '<div class="banner" id="welcome-back">Welcome back from the billing portal. '
-            "The state below is what our webhook endpoint has heard from Stripe.</div>"
-            f'{_billing(state)}<p><a id="account-link" href="/">Back to your account</a></p>',
+                subscription = _live_subscription(state)
+                if subscription is None:
+                    return _page(
+                        "Could not open the portal",
+                        '<p class="error">Could not open the billing portal: '
+                        "you have no active subscription.</p>"
+                        '<p><a href="/">Back to your account</a></p>',
+                        status=400,
+                    )
+                flow_data[flow] = {"subscription": subscription}
+            params["flow_data"] = flow_data
+        # The customer is the signed-in user's; a form field naming one could name anyone's.
+        return await redirect_to_portal(
+            request, customer=settings.customer_id, return_route="billing_return", **params
         )
 
-    async def stripe_webhook(request: Request) -> Response:
-        payload = await request.body()
-        try:
-            event = construct_event(
-                payload, request.headers.get("stripe-signature"), settings.webhook_secret
-            )
-        except SignatureVerificationError as error:
-            return JSONResponse({"error": error.reason}, status_code=400)
-        state: DemoState = request.state.state
-        state.apply(event, settings.customer_id)
-        return JSONResponse({"received": True})
+    async def billing_return(request: Request) -> Response:
+        error = portal_error(request)
+        notice = (
+            f'<div class="error" id="portal-error">{_e(error)}</div>'
+            if error
+            else '<div class="banner" id="welcome-back">Welcome back from the billing portal. '
+            "The state below is what our webhook endpoint has heard from Stripe.</div>"
+        )
+        return _page(
+            "Welcome back",
+            f"{notice}{_billing(state)}"
+            '<p><a id="account-link" href="/">Back to your account</a></p>',
+        )
 
     return Starlette(
         routes=[
             Route("/", account, name="account"),
             Route("/billing/portal", open_portal, methods=["POST"], name="billing_portal"),
             Route("/billing/return", billing_return, name="billing_return"),
-            Route("/webhooks/stripe", stripe_webhook, methods=["POST"], name="stripe_webhook"),
+            Route(
+                "/webhooks/stripe",
+                webhook_endpoint(settings.webhook_secret, state.webhook_handlers()),
+                methods=["POST"],
+                name="stripe_webhook",
+            ),
         ],
-        lifespan=lifespan,
+        lifespan=stripe_lifespan(
+            settings.api_key,
+            base_url=settings.stripe_url,
+            allow_http_localhost=True,
+            inner=load_state,
+        ),
     )
