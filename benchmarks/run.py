@@ -31,8 +31,9 @@ OVERHEAD_NAMES = {
 }
 
 
-def _overhead(out: Path, quick: bool) -> dict[str, dict[str, float]]:
-    report = out / "overhead-pytest-benchmark.json"
+def _overhead(quick: bool) -> dict[str, dict[str, float]]:
+    # pytest-benchmark's own report keeps every sample (megabytes): read, not kept.
+    report = Path(tempfile.mkdtemp(prefix="lattice-bench-")) / "overhead.json"
     timing = (
         ["--benchmark-min-rounds=3", "--benchmark-max-time=0.02", "--benchmark-warmup=off"]
         if quick
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.python_implementation()} {platform.python_version()}, "
         f"{platform.machine()}, {platform.system()}",
         "mode": "quick (smoke only, numbers meaningless)" if quick else "full",
-        "overhead": _overhead(out, quick),
+        "overhead": _overhead(quick),
         "e2e": e2e.run(*((60, 200, 1) if quick else (3000, 6000, 3))),
         "import": importtime.run(2 if quick else 9),
         "memory": _memory(*((2, 100) if quick else (10, 1000))),
