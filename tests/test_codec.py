@@ -2,7 +2,6 @@
 
 import json
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from lattice_stripe.core.codec import (
     encode_form,
     encode_session_params,
 )
+from stripe_api import STRIPE_API
 
-STRIPE_API = Path("/work/shared/stripe-api")
 FIXTURES = ["fixture_session.json", "fixture_session.stripe-openapi.json"]
 
 

@@ -6,7 +6,6 @@ own tree: never a KeyError, TypeError, RecursionError or UnicodeError.
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +15,9 @@ from lattice_stripe import ResponseDecodeError, Session, SessionCreateParams, St
 from lattice_stripe.core.codec import decode_session, encode_session_params
 from lattice_stripe.core.errors import ValidationError, error_from_response
 from lattice_stripe.core.guard import guard
+from stripe_api import STRIPE_API
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "stripe-api" / "fixture_session.json"
+FIXTURE = STRIPE_API / "fixture_session.json"
 GUARD_EXAMPLES = int(os.environ.get("LATTICE_GUARD_FUZZ_EXAMPLES", "10000"))
 
 # Keys the guard knows, so that fuzzed mappings often reach its deeper rules.

@@ -1,7 +1,6 @@
 """The pre-flight guard: one test per rule, each pinning the exact path and the fix it names."""
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +11,15 @@ from lattice_stripe import (
     FlowData,
     Retention,
     SessionCreateParams,
+    SubscriptionUpdateConfirmFlow,
     UpdateConfirmDiscount,
     UpdateConfirmItem,
     ValidationError,
     guard,
 )
+from stripe_api import STRIPE_API
 
-LOCALES_FILE = Path("/work/shared/stripe-api/locales.txt")
+LOCALES_FILE = STRIPE_API / "locales.txt"
 SIX_FLOW_TYPES = (
     "payment_method_update",
     "subscription_cancel",
@@ -781,6 +782,24 @@ def test_messages_never_echo_the_offending_value(params: dict[str, object]) -> N
 # -- typed params ------------------------------------------------------------------
 
 
+def test_typed_params_take_lists_where_tuples_are_stored() -> None:
+    """Lists given for expand, items and discounts are stored as tuples and pass the guard."""
+    params = SessionCreateParams(
+        customer="cus_1",
+        expand=["flow"],
+        flow_data=SubscriptionUpdateConfirmFlow(
+            subscription="sub_1",
+            items=[UpdateConfirmItem(id="si_1", quantity=2)],
+            discounts=[UpdateConfirmDiscount(coupon="SAVE")],
+        ),
+    )
+    checked = guard(params)
+    assert checked.expand == ("flow",)
+    assert isinstance(checked.flow_data, SubscriptionUpdateConfirmFlow)
+    assert checked.flow_data.items == (UpdateConfirmItem(id="si_1", quantity=2),)
+    assert checked.flow_data.discounts == (UpdateConfirmDiscount(coupon="SAVE"),)
+
+
 @pytest.mark.parametrize(
     ("params", "path", "fix"),
     [
@@ -790,7 +809,7 @@ def test_messages_never_echo_the_offending_value(params: dict[str, object]) -> N
         (SessionCreateParams(customer="cus_1", locale="xx"), "locale", "en-GB"),  # type: ignore[arg-type]
         (SessionCreateParams(customer="cus_1", return_url="/account"), "return_url", "https://"),
         (
-            SessionCreateParams(customer="cus_1", expand=["configuration"]),  # type: ignore[arg-type]
+            SessionCreateParams(customer="cus_1", expand="configuration"),  # type: ignore[arg-type]
             "expand",
             "tuple",
         ),

@@ -4,7 +4,6 @@ import copy
 import json
 import string
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,11 +34,10 @@ from lattice_stripe.core.codec import (
     encode_session_params,
     params_to_dict,
 )
+from stripe_api import STRIPE_API
 
 LOCALES = sorted(
-    line.strip()
-    for line in Path("/work/shared/stripe-api/locales.txt").read_text().splitlines()
-    if line.strip()
+    line.strip() for line in (STRIPE_API / "locales.txt").read_text().splitlines() if line.strip()
 )
 ID_CHARS = string.ascii_letters + string.digits + "_"
 # Pieces that form encoding must escape (or must not), drawn often so every run meets them.

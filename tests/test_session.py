@@ -3,7 +3,6 @@
 import copy
 import json
 import pickle
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,9 @@ from lattice_stripe import AsyncClient, Client, HttpRequest, HttpResponse, Sessi
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.core.codec import decode_session
 from lattice_stripe.core.flow import CallOptions, ClientConfig
+from stripe_api import STRIPE_API
 
-FIXTURE = Path("/work/shared/stripe-api/fixture_session.json")
+FIXTURE = STRIPE_API / "fixture_session.json"
 API_KEY = "sk_test_51HxSecretKeyMaterial0123456789"
 LIVE_KEY = "rk_live_51HxRestrictedKeyMaterial987654"
 PORTAL_URL = "https://billing.stripe.com/p/session/test_YWNjdF8xSGdTZWNyZXQ"

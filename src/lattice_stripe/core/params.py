@@ -17,7 +17,7 @@ the fields its flow takes; the encoder writes Stripe's ``flow_data[type]`` and
 sub-hash from the variant.
 """
 
-from typing import ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import attrs
 
@@ -63,6 +63,16 @@ Locale = Literal[
     "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
 ]  # fmt: skip
 LOCALES: frozenset[str] = frozenset(get_args(Locale))
+
+
+def _list_to_tuple(value: Any) -> Any:
+    """A list becomes a tuple; anything else is kept as given, for the guard to judge."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _expand(value: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    result: tuple[str, ...] = _list_to_tuple(value)
+    return result
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +133,20 @@ class UpdateConfirmDiscount:
     promotion_code: str | None = None
 
 
+def _items(
+    value: list[UpdateConfirmItem] | tuple[UpdateConfirmItem, ...],
+) -> tuple[UpdateConfirmItem, ...]:
+    result: tuple[UpdateConfirmItem, ...] = _list_to_tuple(value)
+    return result
+
+
+def _discounts(
+    value: list[UpdateConfirmDiscount] | tuple[UpdateConfirmDiscount, ...] | None,
+) -> tuple[UpdateConfirmDiscount, ...] | None:
+    result: tuple[UpdateConfirmDiscount, ...] | None = _list_to_tuple(value)
+    return result
+
+
 @attrs.frozen(kw_only=True)
 class FlowData:
     """A deep link into one portal flow. Build one with the named constructors.
@@ -170,8 +194,8 @@ class FlowData:
         """Ask the customer to confirm a prepared change of ``items`` on ``subscription``."""
         return SubscriptionUpdateConfirmFlow(
             subscription=subscription,
-            items=tuple(items),
-            discounts=None if discounts is None else tuple(discounts),
+            items=items,
+            discounts=discounts,
             after_completion=after_completion,
         )
 
@@ -218,8 +242,10 @@ class SubscriptionUpdateConfirmFlow(FlowData):
 
     type: ClassVar[FlowType] = "subscription_update_confirm"
     subscription: str
-    items: tuple[UpdateConfirmItem, ...]
-    discounts: tuple[UpdateConfirmDiscount, ...] | None = None
+    items: tuple[UpdateConfirmItem, ...] = attrs.field(converter=_items)
+    discounts: tuple[UpdateConfirmDiscount, ...] | None = attrs.field(
+        default=None, converter=_discounts
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -269,4 +295,4 @@ class SessionCreateParams:
     on_behalf_of: str | None = None
     flow_data: FlowData | None = None
     after_expiration: AfterExpiration | None = None
-    expand: tuple[str, ...] = ()
+    expand: tuple[str, ...] = attrs.field(default=(), converter=_expand)
