@@ -290,24 +290,18 @@ def create_session(
     Raises ValidationError before the first yield, so bad input sends nothing.
     """
     checked = guard(params, allow_http_localhost=config.allow_http_localhost)
-    if options is NO_OPTIONS:
-        idempotency_key = new_idempotency_key()
-        headers = Headers(config.base_headers)
-        headers["Idempotency-Key"] = idempotency_key
-        policy = config.retry_policy
-    else:
+    if options is not NO_OPTIONS:
         _check_options(options)
-        idempotency_key = options.idempotency_key or new_idempotency_key()
-        headers = _headers(config, options, idempotency_key)
-        policy = (
-            config.retry_policy
-            if options.max_retries is None
-            else RetryPolicy(max_retries=options.max_retries)
-        )
+    idempotency_key = options.idempotency_key or new_idempotency_key()
+    policy = (
+        config.retry_policy
+        if options.max_retries is None
+        else RetryPolicy(max_retries=options.max_retries)
+    )
     request = HttpRequest(
         method="POST",
         url=config.sessions_url,
-        headers=headers,
+        headers=_headers(config, options, idempotency_key),
         body=encode_session_params(checked),
         timeout=options.timeout or config.timeout,
         connect_timeout=min(config.connect_timeout, options.timeout or config.connect_timeout),
