@@ -60,7 +60,6 @@ __all__ = [
     "encode_form",
     "encode_session_params",
     "params_to_dict",
-    "structure",
 ]
 
 T = TypeVar("T")
@@ -454,11 +453,6 @@ def _converter(detailed: bool = False) -> "cattrs.Converter":
     if converter is None:
         converter = _converters[detailed] = _make_converter(detailed)
     return converter
-
-
-def structure(value: object, cls: type[T]) -> T:
-    """Structure decoded JSON into the response type ``cls`` with the shared converter."""
-    return _converter().structure(value, cls)
 
 
 def _describe(error: Exception) -> str:
