@@ -517,6 +517,23 @@ def test_a_failing_handler_raises_a_bare_500_and_the_retry_runs(
     assert calls == ["evt_1", "evt_1"]
 
 
+def test_a_worker_exiting_mid_handler_leaves_the_event_to_stripes_retry() -> None:
+    """A handler cut short by SystemExit (a worker timeout) is not left running: the retry runs."""
+    calls: list[str] = []
+
+    def interrupted(event: Event) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise SystemExit(1)
+
+    app = make_app(handlers={"customer.subscription.updated": interrupted})
+    body = event_body("customer.subscription.updated")
+    with pytest.raises(SystemExit):
+        post_event(app, body)
+    assert post_event(app, body).json == {"outcome": "processed"}
+    assert calls == ["evt_1", "evt_1"]
+
+
 def test_unknown_event_types_are_acknowledged() -> None:
     """An event type without a handler gets 200 ignored."""
     app = make_app(handlers={"customer.updated": lambda event: None})

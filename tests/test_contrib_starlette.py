@@ -1,5 +1,6 @@
 """The Starlette integration: lifespan client, portal redirects, the webhook endpoint, the guide."""
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -617,6 +618,47 @@ def test_a_failing_handler_gives_500_without_details_and_the_retry_runs(
     assert "evt_1" in record.getMessage()
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
+
+
+def signed_request(body: bytes) -> Request:
+    """A webhook POST of ``body``, signed now, as the ASGI server hands it to the endpoint."""
+    header = generate_signature_header(body, SECRET, timestamp=NOW)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webhook",
+        "headers": [(b"stripe-signature", header.encode())],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
+
+
+async def test_a_handler_cancelled_at_shutdown_leaves_the_event_to_stripes_retry() -> None:
+    """A cancelled handler is not acknowledged; the redelivery is processed, not answered 409."""
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(event: Event) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            started.set()
+            await asyncio.Event().wait()
+
+    endpoint = webhook_endpoint(
+        SECRET, {"customer.subscription.deleted": slow}, clock=lambda: float(NOW)
+    )
+    body = event_body("customer.subscription.deleted")
+    first = asyncio.ensure_future(endpoint(signed_request(body)))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    retried = await endpoint(signed_request(body))
+    assert (retried.status_code, json.loads(bytes(retried.body))) == (200, {"outcome": "processed"})
+    assert calls == ["evt_1", "evt_1"]
 
 
 def test_unknown_event_types_are_acknowledged(fake: RecordingTransport) -> None:

@@ -275,6 +275,11 @@ def webhook_endpoint(
         except Exception:
             log_handler_failure(outcome.event)
             return _response(receiver.failed(outcome))
+        except BaseException:
+            # Cancelled (the server is shutting down): left claimed, every
+            # redelivery would be answered 409 until Stripe gives up.
+            receiver.failed(outcome)
+            raise
         return _response(receiver.succeeded(outcome))
 
     return endpoint

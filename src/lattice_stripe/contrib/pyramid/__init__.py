@@ -292,6 +292,11 @@ def add_stripe_webhook_view(
             raise exception_response(
                 reply.status, body=reply.body, content_type="application/json"
             ) from None
+        except BaseException:
+            # The worker is exiting (a timeout, a signal): left claimed, every
+            # redelivery would be answered 409 until Stripe gives up.
+            receiver.failed(outcome)
+            raise
         return _response(receiver.succeeded(outcome))
 
     config.action(key, register)
