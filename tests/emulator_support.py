@@ -1,5 +1,6 @@
 """Helpers for the emulator tests: a settable clock, a webhook receiver, a portal browser."""
 
+import asyncio
 import contextlib
 import os
 import re
@@ -190,3 +191,18 @@ def read_until(process: "subprocess.Popen[str]", marker: str, *, timeout: float 
             assert chunk, f"the process exited ({process.poll()}); got {seen!r}"
             seen += chunk
     return seen.decode()
+
+
+async def raw_get(base_url: str, path: str, headers: Mapping[str, bytes]) -> tuple[int, bytes]:
+    """GET ``path`` with header values sent as raw bytes (which an HTTP client would refuse)."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        lines = [f"GET {path} HTTP/1.1".encode(), f"Host: {host}".encode(), b"Connection: close"]
+        lines += [name.encode() + b": " + value for name, value in headers.items()]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(head.split(b" ", 2)[1]), body

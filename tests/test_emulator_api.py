@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator_support import API_KEY, FakeClock, api
+from emulator_support import API_KEY, FakeClock, api, raw_get
 from lattice_stripe.core.codec import decode_session
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
 
@@ -106,6 +106,15 @@ async def test_basic_auth_with_the_key_as_user_name_is_accepted(
     )
     assert status == 200, body
     assert body["customer"] == "cus_demo"
+
+
+async def test_an_api_key_that_is_not_utf8_is_a_401_not_a_crash(running: RunningEmulator) -> None:
+    """Authorization bytes that are not UTF-8 get Stripe's 401 JSON, not a 500."""
+    status, body = await raw_get(
+        running.url, "/v1/customers/cus_demo", {"Authorization": b"Bearer sk_test_\xff"}
+    )
+    assert status == 401
+    assert json.loads(body)["error"]["message"].startswith("Invalid API Key provided")
 
 
 async def test_session_has_every_field_of_the_session_object(

@@ -114,8 +114,9 @@ def _presented_key(request: web.Request) -> str:
 async def api_call(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate, check the version header, then run ``handler`` (replaying POSTs)."""
     emulator = request.app[EMULATOR]
+    # aiohttp keeps header bytes that are not UTF-8 as surrogates: encode them back, never crash.
     key = _presented_key(request)
-    if not hmac.compare_digest(key.encode(), emulator.api_key.encode()):
+    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), emulator.api_key.encode()):
         raise ApiError(f"Invalid API Key provided: {mask_key(key)}", status=401)
     version = request.headers.get("Stripe-Version")
     if version is not None and _VERSION.fullmatch(version) is None:
