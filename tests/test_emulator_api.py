@@ -625,6 +625,17 @@ async def test_bad_stripe_version_header_is_a_400(
     assert "version" in body["error"]["message"]
 
 
+async def test_stripe_version_takes_ascii_digits_only(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """A Stripe-Version written with other scripts' digits (here fullwidth) is refused."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo"}, headers={"Stripe-Version": "２０２６-10-28.endive"}
+    )
+    assert status == 400
+    assert body["error"]["param"] == "Stripe-Version"
+
+
 async def test_same_idempotency_key_and_params_replays_the_session(
     http: aiohttp.ClientSession, running: RunningEmulator
 ) -> None:

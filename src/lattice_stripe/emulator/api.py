@@ -42,7 +42,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _IDEMPOTENCY_WINDOW = 24 * 3600
-_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?")
 _SUBSCRIPTION_FLOWS = (
     "subscription_cancel",
     "subscription_pause",
