@@ -630,7 +630,10 @@ async def test_stripe_version_takes_ascii_digits_only(
 ) -> None:
     """A Stripe-Version written with other scripts' digits (here fullwidth) is refused."""
     status, body, _ = await create(
-        http, running, {"customer": "cus_demo"}, headers={"Stripe-Version": "２０２６-10-28.endive"}
+        http,
+        running,
+        {"customer": "cus_demo"},
+        headers={"Stripe-Version": "\uff12\uff10\uff12\uff16-10-28.endive"},
     )
     assert status == 400
     assert body["error"]["param"] == "Stripe-Version"
