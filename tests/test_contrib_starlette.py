@@ -33,7 +33,7 @@ from lattice_stripe.contrib.starlette import (
 )
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.http import HttpRequest, HttpResponse
-from lattice_stripe.core.webhooks import Event, generate_signature_header
+from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
 
 API_KEY = "sk_test_StarletteContrib"
 SECRET = "whsec_starlette0secret"
@@ -593,6 +593,42 @@ def test_a_custom_store_decides_what_is_a_duplicate(fake: RecordingTransport) ->
         response = post_event(client, event_body("customer.subscription.deleted"))
     assert response.json() == {"outcome": "duplicate"}
     assert seen == []
+
+
+def test_the_event_store_is_called_off_the_event_loop_thread(fake: RecordingTransport) -> None:
+    """A store backed by a database blocks: its calls run in the thread pool, not on the loop."""
+    loop_threads: list[int] = []
+    store_threads: dict[str, int] = {}
+
+    class DatabaseStore(InMemoryEventStore):
+        def claim(self, event_id: str) -> bool:
+            store_threads["claim"] = threading.get_ident()
+            return super().claim(event_id)
+
+        def complete(self, event_id: str) -> None:
+            store_threads["complete"] = threading.get_ident()
+            super().complete(event_id)
+
+        def release(self, event_id: str) -> None:
+            store_threads["release"] = threading.get_ident()
+            super().release(event_id)
+
+    async def failing_once(event: Event) -> None:
+        loop_threads.append(threading.get_ident())
+        if len(loop_threads) == 1:
+            raise RuntimeError("the first delivery fails")
+
+    app = build_app(
+        fake,
+        handlers={"customer.subscription.deleted": failing_once},
+        webhook_options={"store": DatabaseStore()},
+    )
+    body = event_body("customer.subscription.deleted")
+    with running(app) as client:
+        assert post_event(client, body).status_code == 500
+        assert post_event(client, body).status_code == 200
+    assert set(store_threads) == {"claim", "complete", "release"}
+    assert set(loop_threads).isdisjoint(store_threads.values())
 
 
 def test_a_failing_handler_gives_500_without_details_and_the_retry_runs(

@@ -252,9 +252,10 @@ def webhook_endpoint(
     It verifies the raw body against ``secrets`` (several while rolling a
     secret), skips events already handled (``store``, in memory by default),
     and runs ``handlers[event.type]``: a coroutine function is awaited, a plain
-    function runs in the thread pool. Answers 400 to a bad signature, 500 if the
-    handler raised (logged; Stripe retries), 200 otherwise, including unhandled
-    types and duplicates. See :class:`~lattice_stripe.core.webhooks.WebhookReceiver`.
+    function runs in the thread pool, as do the calls to ``store``. Answers 400
+    to a bad signature, 500 if the handler raised (logged; Stripe retries), 200
+    otherwise, including unhandled types and duplicates. See
+    :class:`~lattice_stripe.core.webhooks.WebhookReceiver`.
     """
     receiver = WebhookReceiver(
         secrets,
@@ -267,19 +268,24 @@ def webhook_endpoint(
 
     async def endpoint(request: Request) -> Response:
         payload = await _read_bounded(request, receiver.max_body_bytes)
-        outcome = receiver.receive(payload, request.headers.get("stripe-signature"))
+        # The receiver calls the event store, which may well be a database:
+        # those calls block, so they run in the thread pool like sync handlers.
+        outcome = await run_in_threadpool(
+            receiver.receive, payload, request.headers.get("stripe-signature")
+        )
         if isinstance(outcome, WebhookReply):
             return _response(outcome)
         try:
             await _call(outcome.handler, outcome.event)
         except Exception:
             log_handler_failure(outcome.event)
-            return _response(receiver.failed(outcome))
+            return _response(await run_in_threadpool(receiver.failed, outcome))
         except BaseException:
             # Cancelled (the server is shutting down): left claimed, every
-            # redelivery would be answered 409 until Stripe gives up.
+            # redelivery would be answered 409 until Stripe gives up. Called
+            # here: a cancelled task can no longer await the thread pool.
             receiver.failed(outcome)
             raise
-        return _response(receiver.succeeded(outcome))
+        return _response(await run_in_threadpool(receiver.succeeded, outcome))
 
     return endpoint
