@@ -155,15 +155,39 @@ def test_a_missing_api_key_stops_the_start_naming_the_setting() -> None:
             {"lattice_stripe.api_key": "sk_live_x", "lattice_stripe.allow_http_localhost": "true"},
             "allow_http_localhost",
         ),
+        ({"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.max_retries": 2.7}, "max_retries"),
+        (
+            {"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.max_retries": "2.0"},
+            "max_retries",
+        ),
+        (
+            {"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.max_retries": True},
+            "max_retries",
+        ),
+        ({"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.timeout": True}, "timeout"),
+        ({"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.timeout": "inf"}, "timeout"),
+        ({"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.timeout": "1e400"}, "timeout"),
+        (
+            {"lattice_stripe.api_key": "sk_test_x", "lattice_stripe.webhook_secrets": 5},
+            "webhook_secrets",
+        ),
+        (
+            {
+                "lattice_stripe.api_key": "sk_test_x",
+                "lattice_stripe.webhook_secrets": ["whsec_a", 7],
+            },
+            "webhook_secrets",
+        ),
     ],
 )
 def test_bad_settings_stop_the_start_naming_the_setting(
-    settings: dict[str, str], named: str
+    settings: dict[str, object], named: str
 ) -> None:
     """Each bad value is a ConfigurationError naming lattice_stripe.<setting>, no key echoed."""
     with pytest.raises(ConfigurationError, match=rf"lattice_stripe\.{named}") as caught:
         commit(settings)
     assert "PublishableKey" not in str(caught.value)
+    assert "whsec_a" not in str(caught.value)
 
 
 def test_settings_are_parsed_into_the_client() -> None:
@@ -189,6 +213,42 @@ def test_settings_are_parsed_into_the_client() -> None:
     )
     assert "sk_test_FromIni" not in repr(settings)
     assert "whsec_a" not in repr(settings)
+
+
+def test_settings_given_as_python_values_are_taken_as_they_are() -> None:
+    """An app's own settings dict may hold ints, floats, bools and a list of secrets."""
+    config = commit(
+        {
+            "lattice_stripe.api_key": "sk_test_x",
+            "lattice_stripe.webhook_secrets": ["whsec_a ", "whsec_b"],
+            "lattice_stripe.timeout": 12.5,
+            "lattice_stripe.max_retries": 4,
+            "lattice_stripe.allow_http_localhost": True,
+        }
+    )
+    settings = config.registry[SETTINGS_KEY]
+    assert settings.webhook_secrets == ("whsec_a", "whsec_b")
+    assert (settings.timeout, settings.max_retries, settings.allow_http_localhost) == (
+        12.5,
+        4,
+        True,
+    )
+
+
+def test_a_setting_left_blank_in_the_ini_file_takes_its_default() -> None:
+    """``lattice_stripe.timeout =`` with nothing after it is unset, as Pyramid's own flags are."""
+    blank = {
+        f"lattice_stripe.{name}": " "
+        for name in (
+            "webhook_secrets",
+            "timeout",
+            "max_retries",
+            "base_url",
+            "allow_http_localhost",
+        )
+    }
+    settings = commit({"lattice_stripe.api_key": "sk_test_x", **blank}).registry[SETTINGS_KEY]
+    assert settings == StripeSettings(api_key="sk_test_x")
 
 
 def test_settings_are_read_at_commit_not_at_include() -> None:

@@ -9,6 +9,9 @@ Settings, read when the configuration is committed (all under ``lattice_stripe.`
     lattice_stripe.base_url = https://api.stripe.com
     lattice_stripe.allow_http_localhost = false      (local development, test keys only)
 
+A setting left blank takes its default. A value that is not what its setting
+expects stops the start with a ``ConfigurationError`` that names the setting.
+
 The include gives every request ``request.stripe_portal`` (a
 :class:`StripePortal` over one :class:`~lattice_stripe.Client` per
 application, urllib3 transport) and the configurator two directives:
@@ -18,9 +21,11 @@ application, urllib3 transport) and the configurator two directives:
 ``lattice-stripe[pyramid]`` extra.
 """
 
+import contextlib
+import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -77,32 +82,57 @@ def _setting_error(name: str, reason: str) -> ConfigurationError:
     return ConfigurationError(f"{PREFIX}{name}: {reason}")
 
 
-def _number(settings: Mapping[str, Any], name: str, kind: type[float], default: float) -> Any:
-    value = settings.get(PREFIX + name, default)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise _setting_error(name, f"expected a number, not {value!r}") from None
+def _given(settings: Mapping[str, Any], name: str) -> object:
+    """The value of a setting; ``None`` if absent or blank (``name =`` in an .ini file)."""
+    value = settings.get(PREFIX + name)
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _integer(settings: Mapping[str, Any], name: str, default: int) -> int:
+    value = _given(settings, name)
+    if value is None:
+        return default
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            return int(value)
+    raise _setting_error(name, f"expected a whole number, not {value!r}")
+
+
+def _seconds(settings: Mapping[str, Any], name: str, default: float) -> float:
+    value = _given(settings, name)
+    if value is None:
+        return default
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            seconds = float(value)
+            if math.isfinite(seconds):
+                return seconds
+    raise _setting_error(name, f"expected a number of seconds, not {value!r}")
 
 
 def _flag(settings: Mapping[str, Any], name: str) -> bool:
-    value = settings.get(PREFIX + name, False)
-    if isinstance(value, bool):
-        return value
+    value = _given(settings, name)
+    if value is None or isinstance(value, bool):
+        return value is True
     text = str(value).strip().lower()
     if text in truthy or text in falsey:
         return text in truthy
     raise _setting_error(name, f"expected true or false, not {value!r}")
 
 
-def _secrets(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        parts: Iterable[object] = _SECRET_SEPARATORS.split(value)
-    elif isinstance(value, Iterable):
-        parts = value
-    else:
-        parts = ()
-    return tuple(text for text in (str(part).strip() for part in parts) if text)
+def _secrets(settings: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = _given(settings, name)
+    parts: object = () if value is None else value
+    if isinstance(parts, str):
+        parts = _SECRET_SEPARATORS.split(parts)
+    # The values are secrets: the error never shows them.
+    if not isinstance(parts, list | tuple | set | frozenset) or not all(
+        isinstance(part, str) for part in parts
+    ):
+        raise _setting_error(
+            name, "expected secrets separated by whitespace or commas, or a list of strings"
+        )
+    return tuple(text for text in (part.strip() for part in parts) if text)
 
 
 @attrs.frozen(kw_only=True)
@@ -126,10 +156,10 @@ class StripeSettings:
             )
         return cls(
             api_key=api_key,
-            webhook_secrets=_secrets(settings.get(PREFIX + "webhook_secrets")),
-            timeout=_number(settings, "timeout", float, 80.0),
-            max_retries=_number(settings, "max_retries", int, 2),
-            base_url=str(settings.get(PREFIX + "base_url", DEFAULT_BASE_URL)).strip(),
+            webhook_secrets=_secrets(settings, "webhook_secrets"),
+            timeout=_seconds(settings, "timeout", 80.0),
+            max_retries=_integer(settings, "max_retries", 2),
+            base_url=str(_given(settings, "base_url") or DEFAULT_BASE_URL).strip(),
             allow_http_localhost=_flag(settings, "allow_http_localhost"),
         )
 
