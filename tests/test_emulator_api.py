@@ -783,6 +783,17 @@ async def test_list_subscriptions_by_customer_and_status(
     assert (status, body["error"]["param"]) == (400, "status")
 
 
+async def test_query_values_are_percent_decoded_once(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """``status=%2561ll`` is the literal ``%61ll`` (refused), never decoded twice into ``all``."""
+    status, body, _ = await api(http, "GET", running.url + "/v1/subscriptions?status=%2561ll")
+    assert (status, body["error"]["param"]) == (400, "status")
+    status, body, _ = await api(http, "GET", running.url + "/v1/subscriptions?customer=cus%5Fteam")
+    assert status == 200
+    assert sorted(sub["id"] for sub in body["data"]) == ["sub_team", "sub_team_addon"]
+
+
 async def test_get_payment_method(http: aiohttp.ClientSession, running: RunningEmulator) -> None:
     """The seeded default card is served in Stripe's payment_method shape."""
     status, method, _ = await api(http, "GET", running.url + "/v1/payment_methods/pm_demo_visa")

@@ -190,7 +190,8 @@ async def form(request: web.Request) -> dict[str, Any]:
 def query(request: web.Request) -> dict[str, Any]:
     """The query string as nested params."""
     try:
-        return decode_form(request.query_string)
+        # The raw string: aiohttp's ``query_string`` is already percent-decoded once.
+        return decode_form(request.rel_url.raw_query_string)
     except ValueError as error:
         raise ApiError(f"Invalid query string: {error}") from None
 
