@@ -328,6 +328,23 @@ def test_the_return_urls_own_query_is_kept_on_error(fake: RecordingTransport) ->
     )
 
 
+def test_blank_values_of_the_return_urls_query_are_kept_on_error(fake: RecordingTransport) -> None:
+    """``?tab=&page=2`` comes back with ``tab=`` still there, the error code added."""
+
+    async def portal(request: Request) -> Response:
+        return await redirect_to_portal(
+            request, customer="cus_123", return_url="https://testserver/account?tab=&page=2"
+        )
+
+    fake.queue_error(400)
+    route = Route("/p", portal, methods=["POST"])
+    with running(build_app(fake, extra_routes=(route,))) as client:
+        response = client.post("/p", follow_redirects=False)
+    assert response.headers["location"] == (
+        "https://testserver/account?tab=&page=2&billing_portal_error=failed"
+    )
+
+
 def test_an_unknown_error_code_shows_nothing(fake: RecordingTransport) -> None:
     """The account page never echoes a code it does not know."""
     with running(build_app(fake)) as client:

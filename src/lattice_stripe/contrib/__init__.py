@@ -69,7 +69,11 @@ def error_redirect_url(return_url: str, error: StripeError | APIConnectionError)
     # Error messages are scrubbed of keys and portal URLs by construction.
     logger.warning("billing portal session not created (%s): %s", type(error).__name__, error)
     parts = urlsplit(return_url)
-    query = [(key, value) for key, value in parse_qsl(parts.query) if key != ERROR_PARAM]
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key != ERROR_PARAM
+    ]
     return urlunsplit(parts._replace(query=urlencode([*query, (ERROR_PARAM, code)])))
 
 
