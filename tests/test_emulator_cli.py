@@ -124,6 +124,16 @@ async def test_demo_refuses_forms_and_webhooks_it_cannot_trust(demo: Demo) -> No
             assert "none yet" in await response.text()
 
 
+async def test_demo_refuses_a_non_ascii_csrf_token_with_a_403(demo: Demo) -> None:
+    """A forged CSRF token with non-ASCII text is refused like any other, not a server error."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(demo.url + "/billing/portal", data={"csrf_token": "\u00e9t\u00e9"}) as response,
+    ):
+        assert response.status == 403
+        assert "Reload the page" in await response.text()
+
+
 async def test_demo_shows_refused_sessions_as_an_error_page(demo: Demo) -> None:
     """A deep link that cannot be built (the plan is gone) ends on an error page, not a crash."""
     async with browser(demo.emulator_url) as client:

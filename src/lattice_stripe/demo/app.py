@@ -259,7 +259,10 @@ def create_app(settings: DemoSettings) -> Starlette:
         except ValueError:
             fields = {}
         token = fields.get("csrf_token")
-        if not isinstance(token, str) or not hmac.compare_digest(token, csrf_token):
+        # Bytes: compare_digest refuses non-ASCII str, and a forged token may hold any text.
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode(), csrf_token.encode()
+        ):
             return _page(
                 "Forbidden", '<p class="error">Reload the page and try again.</p>', status=403
             )
