@@ -2,8 +2,9 @@
 :mod:`lattice_stripe.contrib.pyramid`.
 
 This module holds what both share and nothing framework-specific: the
-headers of a portal redirect, how a failed session creation becomes a
-redirect back with a user-safe message, and the choice of return URL.
+choice of return URL and the session parameters, the headers of a portal
+redirect, how a failed session creation becomes a redirect back with a
+user-safe message, and the log line of a failed webhook handler.
 """
 
 import logging
@@ -22,6 +23,7 @@ __all__ = [
     "error_redirect_url",
     "log_handler_failure",
     "portal_error_message",
+    "portal_session_params",
 ]
 
 logger = logging.getLogger("lattice_stripe.contrib")
@@ -53,6 +55,17 @@ def choose_return_url(
     if (return_route is None) == (return_url is None):
         raise TypeError("pass exactly one of return_route (a route name) or return_url")
     return url_for(return_route) if return_route is not None else str(return_url)
+
+
+def portal_session_params(
+    customer: str, return_url: str, params: Mapping[str, object]
+) -> dict[str, object]:
+    """The session parameters: ``params`` with ``customer`` and ``return_url``.
+
+    Those two always win over ``params``: the customer is the logged-in
+    user's, whatever else the call carries.
+    """
+    return {**params, "customer": customer, "return_url": return_url}
 
 
 def error_redirect_url(return_url: str, error: StripeError | APIConnectionError) -> str:

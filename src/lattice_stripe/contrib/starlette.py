@@ -39,6 +39,7 @@ from lattice_stripe.contrib import (
     error_redirect_url,
     log_handler_failure,
     portal_error_message,
+    portal_session_params,
 )
 from lattice_stripe.core.errors import APIConnectionError, StripeError
 from lattice_stripe.core.flow import DEFAULT_BASE_URL
@@ -150,7 +151,7 @@ async def _create_session_url(
     request: Request, customer: str, return_url: str, params: Mapping[str, object]
 ) -> str:
     session = await get_client(request).billing_portal.sessions.create(
-        {**params, "customer": customer, "return_url": return_url}
+        portal_session_params(customer, return_url, params)
     )
     return session.url
 

@@ -46,6 +46,7 @@ from lattice_stripe.contrib import (
     error_redirect_url,
     log_handler_failure,
     portal_error_message,
+    portal_session_params,
 )
 from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
 from lattice_stripe.core.flow import DEFAULT_BASE_URL
@@ -204,7 +205,7 @@ class StripePortal:
 
     def _create(self, customer: str, return_url: str, params: Mapping[str, object]) -> str:
         session = get_client(self._request).billing_portal.sessions.create(
-            {**params, "customer": customer, "return_url": return_url}
+            portal_session_params(customer, return_url, params)
         )
         return session.url
 
@@ -286,9 +287,9 @@ def add_stripe_webhook_view(
     while rolling a secret), skips events already handled (``store``, in memory
     by default) and calls ``handlers[event.type](event)``. Answers 400 to a bad
     signature, 200 otherwise, including unhandled types and duplicates. If the
-    handler raises, the failure is logged and a bodiless 500 is *raised*, so
-    that a transaction manager (pyramid_tm) aborts; Stripe retries. CSRF checks
-    are off for this view: the signature authenticates it.
+    handler raises, the failure is logged and a 500 with no detail of it is
+    *raised*, so that a transaction manager (pyramid_tm) aborts; Stripe
+    retries. CSRF checks are off for this view: the signature authenticates it.
     """
     key = f"lattice_stripe.webhook:{route_name}"
 
