@@ -225,6 +225,17 @@ async def test_forms_without_the_csrf_token_change_nothing(
     assert receiver.received == []
 
 
+async def test_an_oversized_form_is_a_413_page_that_says_so(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> None:
+    """A form body over the size limit gets a 413 page about the request, not 'no such page'."""
+    await open_portal(http, running, customer_browser)
+    page = await customer_browser.post(f"{HOME}/customer", {"name": "x" * 300_000})
+    assert page.status == 413
+    assert "could not take this request" in page.text
+    assert "no such page" not in page.text
+
+
 async def test_cancel_at_period_end_sends_subscription_updated(
     http: aiohttp.ClientSession,
     running: RunningEmulator,

@@ -58,7 +58,12 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
             )
             response = api.error_response(request, refusal)
         else:
-            response = portal.error_page(error.status, error.reason, "There is no such page.")
+            message = (
+                "There is no such page."
+                if error.status in (404, 405)
+                else "The portal could not take this request: go back and try again."
+            )
+            response = portal.error_page(error.status, error.reason, message)
     response.headers["Request-Id"] = request_id
     return response
 
