@@ -282,6 +282,8 @@ def test_validation_error_before_any_yield(params: dict[str, object]) -> None:
         (CallOptions(api_key="not-a-key"), "api_key"),
         (CallOptions(stripe_version=""), "stripe_version"),
         (CallOptions(timeout=0), "timeout"),
+        (CallOptions(timeout=float("inf")), "timeout"),
+        (CallOptions(timeout=float("nan")), "timeout"),
         (CallOptions(max_retries=-1), "max_retries"),
     ],
 )

@@ -461,7 +461,7 @@ def typed_mutations(params: SessionCreateParams) -> list[Callable[[], SessionCre
             found.append(lambda: evolve(params, flow_data=evolve(flow, subscription=None)))
         if isinstance(flow, SubscriptionUpdateConfirmFlow):
             found.append(lambda: evolve(params, flow_data=evolve(flow, items=())))
-            found.append(lambda: evolve(params, flow_data=evolve(flow, items=list(flow.items))))
+            found.append(lambda: evolve(params, flow_data=evolve(flow, items=set(flow.items))))
         if isinstance(flow, SubscriptionCancelFlow):
             found.append(
                 lambda: evolve(params, flow_data=evolve(flow, retention=Retention(coupon="")))

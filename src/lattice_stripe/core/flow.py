@@ -11,6 +11,7 @@ injects them, so every retry path is testable step by step.
 """
 
 import json
+import math
 import re
 import sys
 from collections.abc import Generator, Mapping
@@ -214,8 +215,8 @@ def _check_base_url(base_url: object, live: bool) -> None:
 
 
 def _check_timeout(value: object, path: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValidationError(path, "expected a positive number of seconds")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValidationError(path, "expected a positive, finite number of seconds")
 
 
 def _check_retries(value: object) -> None:
