@@ -236,6 +236,19 @@ def test_no_logged_in_user_is_forbidden_and_nothing_is_sent(fake: RecordingTrans
     assert fake.requests == []
 
 
+def test_a_lookup_returning_an_empty_id_is_forbidden_too(fake: RecordingTransport) -> None:
+    """A user record with no Stripe customer yet ('') answers 403, not a server error."""
+    route = Route(
+        "/portal-blank",
+        portal_endpoint(lambda request: "", return_route="account"),
+        methods=["POST"],
+    )
+    with running(build_app(fake, extra_routes=(route,))) as client:
+        response = client.post("/portal-blank", follow_redirects=False)
+    assert response.status_code == 403
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_the_customer_lookup_may_be_sync_or_async(
     fake: RecordingTransport, asynchronous: bool

@@ -206,16 +206,16 @@ def portal_endpoint(
     """An endpoint that redirects the logged-in user to their portal.
 
     ``customer_for(request)`` (sync or async) returns the Stripe customer ID of
-    the logged-in user, from your session or database, or ``None`` when there
-    is none: the endpoint then answers 403. Mount it with ``methods=["POST"]``
-    and post to it from a form. Other arguments are those of
-    :func:`redirect_to_portal`.
+    the logged-in user, from your session or database, or ``None`` (or an
+    empty string) when there is none: the endpoint then answers 403. Mount it
+    with ``methods=["POST"]`` and post to it from a form. Other arguments are
+    those of :func:`redirect_to_portal`.
     """
     choose_return_url(return_route, return_url, str)  # fail at set-up, not on a request
 
     async def endpoint(request: Request) -> Response:
         customer = await _call(customer_for, request)
-        if customer is None:
+        if not customer:
             return PlainTextResponse("Forbidden", status_code=403)
         return await redirect_to_portal(
             request, customer=customer, return_route=return_route, return_url=return_url, **params
