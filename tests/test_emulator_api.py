@@ -252,6 +252,29 @@ async def test_after_expiration_is_echoed(
     }
 
 
+async def test_strings_without_a_max_length_in_the_spec_take_more_than_5000(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """return_url, the redirect's return_url and on_behalf_of have no maxLength in Stripe's spec."""
+    long_url = "https://example.com/" + "a" * 6000
+    status, body, _ = await create(
+        http,
+        running,
+        {
+            "customer": "cus_demo",
+            "return_url": long_url,
+            "on_behalf_of": "acct_" + "b" * 6000,
+            "flow_data": {
+                "type": "payment_method_update",
+                "after_completion": {"type": "redirect", "redirect": {"return_url": long_url}},
+            },
+        },
+    )
+    assert status == 200, body
+    assert body["return_url"] == long_url
+    assert body["flow"]["after_completion"]["redirect"]["return_url"] == long_url
+
+
 INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("unknown top-level", {"customer": "cus_demo", "colour": "red"}, "colour", "parameter_unknown"),
     (

@@ -82,9 +82,9 @@ def no_such(what: str, value: str, param: str, *, status: int = 400) -> ApiError
 
 @attrs.frozen
 class String:
-    """A non-empty string of at most ``max_length`` characters."""
+    """A non-empty string of at most ``max_length`` characters (``None``: the spec sets none)."""
 
-    max_length: int = 5000
+    max_length: int | None = 5000
 
 
 @attrs.frozen
@@ -173,7 +173,7 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
             code="parameter_invalid_empty",
         )
     if isinstance(schema, String):
-        if len(value) > schema.max_length:
+        if schema.max_length is not None and len(value) > schema.max_length:
             raise ApiError(
                 f"Invalid {param}: must be at most {schema.max_length} characters.",
                 param=param,
@@ -218,7 +218,9 @@ SESSION_CREATE = Hash(
                 "after_completion": Hash(
                     {
                         "hosted_confirmation": Hash({"custom_message": String(max_length=500)}),
-                        "redirect": Hash({"return_url": String()}, required=("return_url",)),
+                        "redirect": Hash(
+                            {"return_url": String(max_length=None)}, required=("return_url",)
+                        ),
                         "type": Enum(AFTER_COMPLETION_TYPES),
                     },
                     required=("type",),
@@ -256,8 +258,8 @@ SESSION_CREATE = Hash(
             required=("type",),
         ),
         "locale": Enum(tuple(sorted(LOCALES))),
-        "on_behalf_of": String(),
-        "return_url": String(),
+        "on_behalf_of": String(max_length=None),
+        "return_url": String(max_length=None),
     }
 )
 
