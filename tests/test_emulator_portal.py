@@ -2,6 +2,8 @@
 
 import json
 from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,7 +19,13 @@ from emulator_support import (
     webhook_receiver,
 )
 from lattice_stripe.core.webhooks import Event, verify_signature
-from lattice_stripe.emulator import DEFAULT_WEBHOOK_SECRET, Emulator, RunningEmulator, serve
+from lattice_stripe.emulator import (
+    DEFAULT_WEBHOOK_SECRET,
+    Emulator,
+    RunningEmulator,
+    load_seed,
+    serve,
+)
 
 SESSIONS = "/v1/billing_portal/sessions"
 HOME = "/p/portal"
@@ -638,6 +646,24 @@ async def test_user_data_is_escaped_in_pages(
     page = await customer_browser.get(HOME)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>" not in page.text
+
+
+async def test_quantity_limits_from_the_seed_are_escaped(
+    http: aiohttp.ClientSession, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The quantity input's min and max come from the seed's configuration and are escaped."""
+    seed = json.loads(resources.files("lattice_stripe.emulator").joinpath("seed.json").read_text())
+    products = seed["configuration"]["features"]["subscription_update"]["products"]
+    products[1]["adjustable_quantity"]["maximum"] = '9" autofocus onfocus="alert(1)'
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    emulator = Emulator(clock=clock, seed=load_seed(path))
+    async with serve(emulator) as running, browser(running.url) as client:
+        await open_portal(http, running, client)
+        page = await client.get(f"{HOME}/update/sub_demo")
+    assert page.status == 200
+    assert 'max="9&quot; autofocus onfocus=&quot;alert(1)"' in page.text
+    assert 'onfocus="' not in page.text
 
 
 async def test_webhook_log_endpoint_lists_events_and_attempts(

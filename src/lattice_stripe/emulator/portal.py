@@ -621,10 +621,11 @@ def _update_page(
     quantity = ""
     if limits is not None:
         low, high = limits
+        maximum = "" if high is None else f' max="{_e(high)}"'
         quantity = (
             '<label for="quantity">Quantity</label>'
             f'<input type="number" name="quantity" id="quantity" value="{item.quantity}" '
-            f'min="{low}"{f" max={high}" if high is not None else ""}>'
+            f'min="{_e(low)}"{maximum}>'
         )
     content = (
         f"<h1>Update your plan</h1>{_error_box(error)}"
