@@ -711,6 +711,19 @@ async def test_idempotency_keys_are_forgotten_after_a_day(
     assert body["customer"] == "cus_team"
 
 
+async def test_expired_idempotency_keys_are_dropped_not_kept_forever(
+    http: aiohttp.ClientSession, running: RunningEmulator, clock: FakeClock
+) -> None:
+    """Answers saved more than a day ago are dropped on the next keyed request, whatever its key."""
+    for key in ("old-1", "old-2"):
+        await create(http, running, {"customer": "cus_demo"}, headers={"Idempotency-Key": key})
+    clock.advance(3600)
+    await create(http, running, {"customer": "cus_demo"}, headers={"Idempotency-Key": "recent"})
+    clock.advance(23 * 3600 + 1)
+    await create(http, running, {"customer": "cus_team"}, headers={"Idempotency-Key": "new"})
+    assert list(running.emulator.idempotent) == ["recent", "new"]
+
+
 async def test_unknown_url_is_a_stripe_404_with_a_request_id(
     http: aiohttp.ClientSession, running: RunningEmulator
 ) -> None:
