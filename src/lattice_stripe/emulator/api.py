@@ -14,8 +14,8 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -40,6 +40,7 @@ __all__ = ["REQUEST_ID", "api_call", "error_response", "json_response", "routes"
 
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_T = TypeVar("_T")
 
 _IDEMPOTENCY_WINDOW = 24 * 3600
 _VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?")
@@ -466,24 +467,26 @@ async def create_customer(request: web.Request) -> web.Response:
     return json_response(request, emulator.store.customer_json(customer))
 
 
+def _retrieve(
+    request: web.Request, objects: Mapping[str, _T], what: str, render: Callable[[_T], object]
+) -> web.Response:
+    check(EXPAND_ONLY, query(request))
+    found = objects.get(request.match_info["id"])
+    if found is None:
+        raise no_such(what, request.match_info["id"][:100], "id", status=404)
+    return json_response(request, render(found))
+
+
 async def get_customer(request: web.Request) -> web.Response:
     """``GET /v1/customers/{id}``."""
     store = request.app[EMULATOR].store
-    check(EXPAND_ONLY, query(request))
-    customer = store.customers.get(request.match_info["id"])
-    if customer is None:
-        raise _not_found("customer", request.match_info["id"])
-    return json_response(request, store.customer_json(customer))
+    return _retrieve(request, store.customers, "customer", store.customer_json)
 
 
 async def get_subscription(request: web.Request) -> web.Response:
     """``GET /v1/subscriptions/{id}``."""
     store = request.app[EMULATOR].store
-    check(EXPAND_ONLY, query(request))
-    sub = store.subscriptions.get(request.match_info["id"])
-    if sub is None:
-        raise _not_found("subscription", request.match_info["id"])
-    return json_response(request, store.subscription_json(sub))
+    return _retrieve(request, store.subscriptions, "subscription", store.subscription_json)
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
@@ -517,15 +520,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def get_payment_method(request: web.Request) -> web.Response:
     """``GET /v1/payment_methods/{id}``."""
     store = request.app[EMULATOR].store
-    check(EXPAND_ONLY, query(request))
-    method = store.payment_methods.get(request.match_info["id"])
-    if method is None:
-        raise _not_found("payment_method", request.match_info["id"])
-    return json_response(request, store.payment_method_json(method))
-
-
-def _not_found(what: str, value: str) -> ApiError:
-    return no_such(what, value[:100], "id", status=404)
+    return _retrieve(request, store.payment_methods, "payment_method", store.payment_method_json)
 
 
 def routes() -> list[web.RouteDef]:
