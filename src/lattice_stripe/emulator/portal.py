@@ -187,8 +187,14 @@ def _page(
     )
 
 
-def _error_box(error: str | None) -> str:
-    return "" if error is None else f'<div class="error" id="form-error">{_e(error)}</div>'
+def _form_page(
+    store: Store, visit: PortalVisit, title: str, content: str, *, error: str | None = None
+) -> web.Response:
+    """A page headed ``title``; after a refused submission, the reason first and status 400."""
+    box = "" if error is None else f'<div class="error" id="form-error">{_e(error)}</div>'
+    return _page(
+        store, visit, title, f"<h1>{_e(title)}</h1>{box}{content}", status=400 if error else 200
+    )
 
 
 def _csrf(visit: PortalVisit) -> str:
@@ -211,6 +217,10 @@ def _price_label(store: Store, price_id: str, quantity: int = 1) -> str:
     amount = _money(price.unit_amount * quantity, price.currency)
     seats = f" &times; {quantity}" if quantity != 1 else ""
     return f"{_e(product)}{seats}: {_e(amount)} per {_e(price.interval)}"
+
+
+def _plan_label(store: Store, sub: Subscription) -> str:
+    return "".join(_price_label(store, item.price, item.quantity) for item in sub.items)
 
 
 def _status(store: Store, sub: Subscription) -> str:
@@ -291,6 +301,14 @@ def _subscription(store: Store, visit: PortalVisit, sub_id: str) -> Subscription
             return_url=visit.session.return_url,
         )
     return sub
+
+
+def _on_subscription(request: web.Request, page: str) -> tuple[Store, PortalVisit, Subscription]:
+    """The store, the visit (if it may see ``page``) and the subscription named in the URL."""
+    store = request.app[EMULATOR].store
+    sub_id = request.match_info["sub"]
+    visit = _enter(request, page, sub_id)
+    return store, visit, _subscription(store, visit, sub_id)
 
 
 def _single_item(store: Store, visit: PortalVisit, sub: Subscription) -> SubscriptionItem:
@@ -540,28 +558,23 @@ def _cancel_page(
             '<button id="accept-offer">Accept offer</button></form></section>'
         )
     content = (
-        f"<h1>Cancel your plan</h1>{_error_box(error)}{offer}"
-        f"<section><p>{''.join(_price_label(store, i.price, i.quantity) for i in sub.items)}</p>"
+        f"{offer}<section><p>{_plan_label(store, sub)}</p>"
         f'<form method="post" action="{HOME}/cancel/{_e(sub.id)}">{_csrf(visit)}'
         f"<label>When should the plan end?</label>{radios}{reasons}"
         '<div class="actions"><button class="danger" id="confirm-cancel">Cancel plan</button>'
         f"</div></form></section>"
     )
-    return _page(store, visit, "Cancel your plan", content, status=400 if error else 200)
+    return _form_page(store, visit, "Cancel your plan", content, error=error)
 
 
 async def cancel_form(request: web.Request) -> web.Response:
     """The cancellation form."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "cancel", request.match_info["sub"])
-    return _cancel_page(store, visit, _subscription(store, visit, request.match_info["sub"]))
+    return _cancel_page(*_on_subscription(request, "cancel"))
 
 
 async def cancel(request: web.Request) -> web.Response:
     """Cancel now or at the end of the period."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "cancel", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "cancel")
     fields = await _fields(request, visit)
     when, reason = _text(fields, "when"), _text(fields, "reason")
     reason_feature = store.feature("subscription_cancel").get("cancellation_reason") or {}
@@ -581,9 +594,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 async def accept_retention(request: web.Request) -> web.Response:
     """Accept the retention coupon instead of canceling."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "cancel", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "cancel")
     await _fields(request, visit)
     retention = ((visit.flow or {}).get("subscription_cancel") or {}).get("retention")
     if retention is None:
@@ -597,9 +608,7 @@ async def accept_retention(request: web.Request) -> web.Response:
 
 async def renew(request: web.Request) -> web.Response:
     """Undo a cancellation at period end."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "home")
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "home")
     await _fields(request, visit)
     if not sub.cancel_at_period_end:
         return see_other(HOME)
@@ -628,28 +637,23 @@ def _update_page(
             f'min="{_e(low)}"{maximum}>'
         )
     content = (
-        f"<h1>Update your plan</h1>{_error_box(error)}"
         f"<section><p>Current: {_price_label(store, item.price, item.quantity)}</p>"
         f'<form method="post" action="{HOME}/update/{_e(sub.id)}">{_csrf(visit)}'
         f"<label>Choose a plan</label>{radios}{quantity}"
         '<div class="actions"><button id="confirm-update">Update plan</button></div>'
         "</form></section>"
     )
-    return _page(store, visit, "Update your plan", content, status=400 if error else 200)
+    return _form_page(store, visit, "Update your plan", content, error=error)
 
 
 async def update_form(request: web.Request) -> web.Response:
     """Choose another price or quantity."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "update", request.match_info["sub"])
-    return _update_page(store, visit, _subscription(store, visit, request.match_info["sub"]))
+    return _update_page(*_on_subscription(request, "update"))
 
 
 async def update(request: web.Request) -> web.Response:
     """Switch the price and/or quantity of the subscription's item."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "update", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "update")
     item = _single_item(store, visit, sub)
     fields = await _fields(request, visit)
     price = _text(fields, "price") or item.price
@@ -689,9 +693,7 @@ def _prepared(visit: PortalVisit, sub_id: str) -> dict[str, Any]:
 
 async def confirm_form(request: web.Request) -> web.Response:
     """Review a change the app prepared (``subscription_update_confirm``)."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "confirm", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "confirm")
     prepared = _prepared(visit, sub.id)
     item = _single_item(store, visit, sub)
     change = prepared["items"][0]
@@ -700,7 +702,7 @@ async def confirm_form(request: web.Request) -> web.Response:
         _e(entry["coupon"] or entry["promotion_code"]) for entry in prepared["discounts"] or ()
     )
     content = (
-        "<h1>Confirm your new plan</h1><section>"
+        "<section>"
         f"<p>Current: {_price_label(store, item.price, item.quantity)}</p>"
         f'<p id="new-plan">New: {_price_label(store, new_price, change["quantity"])}</p>'
         + (f'<p class="muted">Discounts: {discounts}</p>' if discounts else "")
@@ -708,14 +710,12 @@ async def confirm_form(request: web.Request) -> web.Response:
         '<div class="actions"><button id="confirm-update">Confirm</button></div>'
         "</form></section>"
     )
-    return _page(store, visit, "Confirm your new plan", content)
+    return _form_page(store, visit, "Confirm your new plan", content)
 
 
 async def confirm(request: web.Request) -> web.Response:
     """Apply the prepared change."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "confirm", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "confirm")
     prepared = _prepared(visit, sub.id)
     item = _single_item(store, visit, sub)
     await _fields(request, visit)
@@ -745,29 +745,25 @@ def _pause_page(
         for value, label in choices
     )
     content = (
-        f"<h1>Pause your plan</h1>{_error_box(error)}<section>"
-        f"<p>{''.join(_price_label(store, i.price, i.quantity) for i in sub.items)}</p>"
+        "<section>"
+        f"<p>{_plan_label(store, sub)}</p>"
         "<p class=muted>You will not be charged while the plan is paused.</p>"
         f'<form method="post" action="{HOME}/pause/{_e(sub.id)}">{_csrf(visit)}{radios}'
         '<div class="actions"><button id="confirm-pause">Pause plan</button></div>'
         "</form></section>"
     )
-    return _page(store, visit, "Pause your plan", content, status=400 if error else 200)
+    return _form_page(store, visit, "Pause your plan", content, error=error)
 
 
 async def pause_form(request: web.Request) -> web.Response:
     """Choose how long to pause."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "pause", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "pause")
     return _pause_page(store, visit, sub)
 
 
 async def pause(request: web.Request) -> web.Response:
     """Pause collection, for some months or until resumed."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "pause", request.match_info["sub"])
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "pause")
     fields = await _fields(request, visit)
     choice = _text(fields, "resume")
     if choice not in ("1", "3", "never"):
@@ -781,9 +777,7 @@ async def pause(request: web.Request) -> web.Response:
 
 async def resume(request: web.Request) -> web.Response:
     """Resume a paused plan."""
-    store = request.app[EMULATOR].store
-    visit = _enter(request, "home")
-    sub = _subscription(store, visit, request.match_info["sub"])
+    store, visit, sub = _on_subscription(request, "home")
     await _fields(request, visit)
     if sub.status != "paused":
         return see_other(HOME)
@@ -792,7 +786,7 @@ async def resume(request: web.Request) -> web.Response:
 
 def _card_page(store: Store, visit: PortalVisit, *, error: str | None = None) -> web.Response:
     content = (
-        f"<h1>Update payment method</h1>{_error_box(error)}<section>"
+        "<section>"
         '<p class="muted">Test mode: use 4242 4242 4242 4242, a future date and any CVC; '
         "4000 0000 0000 0002 is declined.</p>"
         f'<form method="post" action="{HOME}/payment-method">{_csrf(visit)}'
@@ -806,7 +800,7 @@ def _card_page(store: Store, visit: PortalVisit, *, error: str | None = None) ->
         '<input name="cvc" id="cvc" inputmode="numeric" autocomplete="cc-csc"></div></div>'
         '<div class="actions"><button id="save-card">Save card</button></div></form></section>'
     )
-    return _page(store, visit, "Update payment method", content, status=400 if error else 200)
+    return _form_page(store, visit, "Update payment method", content, error=error)
 
 
 def _luhn(number: str) -> bool:
@@ -909,11 +903,11 @@ def _customer_page(store: Store, visit: PortalVisit, *, error: str | None = None
                 f'<input name="{name}" id="field-{name}" value="{_e(value or "")}">'
             )
     content = (
-        f"<h1>Update billing information</h1>{_error_box(error)}<section>"
+        "<section>"
         f'<form method="post" action="{HOME}/customer">{_csrf(visit)}{"".join(inputs)}'
         '<div class="actions"><button id="save-customer">Save</button></div></form></section>'
     )
-    return _page(store, visit, "Update billing information", content, status=400 if error else 200)
+    return _form_page(store, visit, "Update billing information", content, error=error)
 
 
 async def customer_form(request: web.Request) -> web.Response:
