@@ -96,6 +96,15 @@ class Page:
         return match.group(1)
 
 
+async def _page(response: aiohttp.ClientResponse) -> Page:
+    return Page(
+        status=response.status,
+        text=await response.text(),
+        location=response.headers.get("Location"),
+        headers=dict(response.headers),
+    )
+
+
 class Browser:
     """A cookie-keeping HTTP client that does not follow redirects."""
 
@@ -109,12 +118,7 @@ class Browser:
     async def get(self, path: str) -> Page:
         """GET ``path`` (relative to the emulator, or absolute)."""
         async with self.session.get(self._url(path), allow_redirects=False) as response:
-            return Page(
-                status=response.status,
-                text=await response.text(),
-                location=response.headers.get("Location"),
-                headers=dict(response.headers),
-            )
+            return await _page(response)
 
     async def post(self, path: str, fields: Mapping[str, Any]) -> Page:
         """POST a form to ``path``."""
@@ -124,12 +128,7 @@ class Browser:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             allow_redirects=False,
         ) as response:
-            return Page(
-                status=response.status,
-                text=await response.text(),
-                location=response.headers.get("Location"),
-                headers=dict(response.headers),
-            )
+            return await _page(response)
 
     async def submit(self, path: str, fields: Mapping[str, Any]) -> Page:
         """Load the form page at ``path`` and post ``fields`` to it with its CSRF token."""
