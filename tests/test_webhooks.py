@@ -652,6 +652,13 @@ def test_a_redelivered_event_is_handled_once() -> None:
     assert len(seen) == 1
 
 
+def test_a_receiver_refuses_a_secret_with_surrounding_whitespace() -> None:
+    """A secret read with its trailing newline is a set-up error, not silent 400s later."""
+    with pytest.raises(ValueError, match="whitespace") as info:
+        WebhookReceiver([SECRET + "\n"], {})
+    assert SECRET not in str(info.value)
+
+
 def test_a_redelivery_while_the_first_is_still_running_is_not_acknowledged() -> None:
     """A concurrent redelivery answers 409 in_progress: a failing first attempt loses nothing."""
     receiver = receiver_with({"customer.updated": lambda event: None})

@@ -660,6 +660,12 @@ class WebhookReceiver:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._secrets = tuple(_secret_list(secrets))
+        if any(secret != secret.strip() for secret in self._secrets):
+            # Read from a file or an environment variable with its newline, such
+            # a secret matches no signature: every delivery would fail.
+            raise ValueError(
+                "a webhook signing secret has leading or trailing whitespace; strip it"
+            )
         self._handlers = dict(handlers)
         self.store: EventStore = InMemoryEventStore() if store is None else store
         self._tolerance = tolerance
