@@ -72,6 +72,7 @@ _SUB_HASH_KEYS: Mapping[str, frozenset[str]] = {
 }
 _FLOW_TYPE_LIST = ", ".join(repr(t) for t in FLOW_TYPES)
 _LOCALE_LIST = ", ".join(sorted(LOCALES))
+_AFTER_COMPLETION_LIST = ", ".join(repr(t) for t in AFTER_COMPLETION_TYPES)
 _ID_CHARS = re.compile(r"[A-Za-z0-9_]+")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -492,11 +493,10 @@ def _check_after_completion(completion: object, allow_http_localhost: bool) -> N
     path = "flow_data.after_completion"
     if not isinstance(completion, AfterCompletion):
         _fail(path, f"expected an AfterCompletion, got {_kind(completion)}")
-    kinds = ", ".join(repr(t) for t in AFTER_COMPLETION_TYPES)
     if completion.type is None:
-        _fail(f"{path}.type", f"required; use one of {kinds}")
+        _fail(f"{path}.type", f"required; use one of {_AFTER_COMPLETION_LIST}")
     if not isinstance(completion.type, str) or completion.type not in AFTER_COMPLETION_TYPES:
-        _fail(f"{path}.type", f"unknown type; use one of {kinds}")
+        _fail(f"{path}.type", f"unknown type; use one of {_AFTER_COMPLETION_LIST}")
     if completion.type == "redirect":
         _required(
             completion.return_url,
