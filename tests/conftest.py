@@ -4,14 +4,17 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from lattice_stripe import AsyncClient, Client
 from lattice_stripe.adapters.recording import RecordingTransport
 
 # "ci" bounds property tests so the whole suite stays fast on two cores; "thorough"
-# is for hunting bugs locally (HYPOTHESIS_PROFILE=thorough).
-settings.register_profile("ci", max_examples=100, deadline=None)
+# is for hunting bugs locally (HYPOTHESIS_PROFILE=thorough). Timing health checks
+# are off: a loaded CI machine is slow, which says nothing about the code.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
