@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lattice_stripe
 import lattice_stripe.core
 
@@ -94,3 +96,30 @@ def test_py_typed_is_shipped() -> None:
 def test_version_matches_the_distribution() -> None:
     """__version__ is the installed distribution's version."""
     assert lattice_stripe.__version__ == importlib.metadata.version("lattice-stripe")
+
+
+def test_webhook_names_load_on_first_use() -> None:
+    """Importing lattice_stripe loads no webhook code; the first webhook name loads it."""
+    script = (
+        "import json, sys\n"
+        "import lattice_stripe\n"
+        "before = sorted(m for m in ('lattice_stripe.core.webhooks', 'hmac') if m in sys.modules)\n"
+        "receiver = lattice_stripe.WebhookReceiver\n"
+        "from lattice_stripe import construct_event\n"
+        "print(json.dumps([before, receiver.__module__, construct_event.__module__,\n"
+        "                  'lattice_stripe.core.webhooks' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, receiver_module, construct_module, loaded = json.loads(result.stdout)
+    assert before == []
+    assert receiver_module == construct_module == "lattice_stripe.core.webhooks"
+    assert loaded is True
+
+
+def test_unknown_package_attribute_is_an_attribute_error() -> None:
+    """A misspelt name on the package raises AttributeError naming it, as for any module."""
+    with pytest.raises(AttributeError, match="WebhookReciever"):
+        _ = lattice_stripe.WebhookReciever  # type: ignore[attr-defined]
+    assert "WebhookReceiver" in dir(lattice_stripe)

@@ -5,6 +5,9 @@ Create a billing portal session for the logged-in customer and redirect to
 keys never appear in a repr, a log record or an error message.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from lattice_stripe.client import AsyncClient, Client
 from lattice_stripe.core.errors import (
     APIConnectionError,
@@ -44,13 +47,15 @@ from lattice_stripe.core.ports import AsyncTransport, SyncTransport
 from lattice_stripe.core.redaction import RedactingFilter
 from lattice_stripe.core.session import Configuration, Flow, Session
 from lattice_stripe.core.version import VERSION as __version__
-from lattice_stripe.core.webhooks import (
-    Event,
-    InMemoryEventStore,
-    WebhookReceiver,
-    construct_event,
-    verify_signature,
-)
+
+if TYPE_CHECKING:
+    from lattice_stripe.core.webhooks import (
+        Event,
+        InMemoryEventStore,
+        WebhookReceiver,
+        construct_event,
+        verify_signature,
+    )
 
 __all__ = [
     "API_VERSION",
@@ -99,3 +104,32 @@ __all__ = [
     "guard",
     "verify_signature",
 ]
+
+# Webhook verification (and the hashing it imports) loads on first use: a
+# process that only opens the portal does not pay for it at start-up. Type
+# checkers see the imports above and no __getattr__, so a misspelt name stays
+# a type error.
+_LAZY = {
+    name: "lattice_stripe.core.webhooks"
+    for name in (
+        "Event",
+        "InMemoryEventStore",
+        "WebhookReceiver",
+        "construct_event",
+        "verify_signature",
+    )
+}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'lattice_stripe' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
