@@ -3,12 +3,16 @@
 Sync: lattice-stripe's Client (urllib3), the official SDK (its default
 requests client), and a bare urllib3 POST of a prebuilt body. Async:
 lattice-stripe's AsyncClient (aiohttp), the official SDK's ``create_async``
-over its aiohttp client, and a bare aiohttp POST. Each is run sequentially and
+over its aiohttp client, and a bare aiohttp POST. A fourth contender per
+family, the stdlib floor over the bare transport (``urlencode`` of the
+flattened params, the bare POST, ``json.loads`` of the reply), shows what the
+least work any client must do costs on top of the bare POST. Each is run sequentially and
 100-way concurrent (threads for sync, tasks for async); contenders take turns
 in rounds so drift on the machine hits all alike.
 """
 
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,10 @@ BARE_BODY = urllib.parse.urlencode(FLAT_PAIRS).encode()
 # The bare POSTs send the very headers lattice-stripe sends (one fixed
 # idempotency key), so the comparison measures the library, not header count.
 BARE_HEADERS = {**ClientConfig(api_key=API_KEY).base_headers, "Idempotency-Key": "bench-bare"}
+FLOOR = {
+    "sync": "stdlib floor over bare urllib3",
+    "async": "stdlib floor over bare aiohttp",
+}
 Result = dict[str, float]
 # The official SDK types its params as TypedDicts; the same plain dict goes to every contender.
 STRIPE_PARAMS: Any = PARAMS
@@ -84,10 +92,15 @@ def _sync_contenders(base: str) -> dict[str, tuple[Callable[[], object], Callabl
     def bare() -> object:
         return pool.request("POST", url, body=BARE_BODY, headers=BARE_HEADERS).data
 
+    def floor() -> object:
+        body = urllib.parse.urlencode(FLAT_PAIRS).encode()
+        return json.loads(pool.request("POST", url, body=body, headers=BARE_HEADERS).data)
+
     client = Client(API_KEY, base_url=base, transport=Urllib3Transport(maxsize=CONCURRENCY))
     official = stripe.StripeClient(API_KEY, base_addresses={"api": base}, max_network_retries=0)
     return {
         "bare urllib3": (bare, pool.clear),
+        FLOOR["sync"]: (floor, lambda: None),
         "lattice-stripe": (lambda: client.billing_portal.sessions.create(PARAMS), client.close),
         "stripe SDK": (
             lambda: official.v1.billing_portal.sessions.create(STRIPE_PARAMS),
@@ -179,6 +192,11 @@ async def _run_async(
         async with session.post(url, data=BARE_BODY, headers=BARE_HEADERS) as response:
             return await response.read()
 
+    async def floor() -> object:
+        body = urllib.parse.urlencode(FLAT_PAIRS).encode()
+        async with session.post(url, data=body, headers=BARE_HEADERS) as response:
+            return json.loads(await response.read())
+
     client = AsyncClient(API_KEY, base_url=base, transport=AiohttpTransport(limit=CONCURRENCY))
     official_http = stripe.AIOHTTPClient()
     official = stripe.StripeClient(
@@ -186,6 +204,7 @@ async def _run_async(
     )
     contenders: dict[str, AsyncCall] = {
         "bare aiohttp": bare,
+        FLOOR["async"]: floor,
         "lattice-stripe": lambda: client.billing_portal.sessions.create(PARAMS),
         "stripe SDK": lambda: official.v1.billing_portal.sessions.create_async(STRIPE_PARAMS),
     }
