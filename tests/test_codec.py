@@ -551,3 +551,20 @@ def test_decode_form_reads_empty_brackets_as_appends() -> None:
     assert decode_form(b"expand[]=flow&expand[]=configuration") == {
         "expand": ["flow", "configuration"]
     }
+
+
+def test_non_ascii_utf8_body_decodes_intact() -> None:
+    """A UTF-8 body with non-ASCII text (raw, not \\u-escaped) decodes with the text intact."""
+    document = fixture_document()
+    document["return_url"] = "https://example.com/compte/réglages"
+    document["extra_note"] = "Zürich 東京"
+    session = decode_session(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    assert session.return_url == "https://example.com/compte/réglages"
+    assert session.extra["extra_note"] == "Zürich 東京"
+
+
+def test_utf16_body_is_a_decode_error() -> None:
+    """A body in another encoding than UTF-8 is a ResponseDecodeError, not a decoding crash."""
+    body = json.dumps(fixture_document()).encode("utf-16")
+    with pytest.raises(ResponseDecodeError, match="not JSON"):
+        decode_session(body, status=200)

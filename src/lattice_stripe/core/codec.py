@@ -455,6 +455,18 @@ def _converter(detailed: bool = False) -> "cattrs.Converter":
     return converter
 
 
+def _session_hook() -> Callable[[Any, Any], Session]:
+    """The fast converter's generated Session hook, called without the per-call type dispatch."""
+    global _structure_session
+    if _structure_session is None:
+        _structure_session = _converter().get_structure_hook(Session)
+    return _structure_session
+
+
+_structure_session: Callable[[Any, Any], Session] | None = None
+_decode_json = json.JSONDecoder().decode
+
+
 def _describe(error: Exception) -> str:
     import cattrs
 
@@ -494,15 +506,17 @@ def decode_session(
 def _session_or_reason(body: bytes) -> "Session | str":
     """The decoded session, or why it could not be decoded (no exception escapes)."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Stripe's bodies are UTF-8 (RFC 8259): decoding them here skips
+        # json.loads' sniffing for UTF-16 and UTF-32.
+        document = _decode_json(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return "the body is not JSON"
     if not isinstance(document, dict):
         return f"expected a JSON object, got {type(document).__name__}"
     if document.get("object") != "billing_portal.session":
         return "its 'object' is not 'billing_portal.session'"
     try:
-        return _converter().structure(document, Session)
+        return _session_hook()(document, Session)
     except Exception:  # redone below with paths, for a readable message
         pass
     try:
