@@ -5,6 +5,7 @@ import warnings
 from collections.abc import Iterator
 
 import aiohttp
+import attrs
 import pytest
 import urllib3
 
@@ -196,6 +197,75 @@ async def test_aiohttp_reuses_one_connection(server: FaultServer) -> None:
             await client.billing_portal.sessions.create(SIMPLE)
     assert server.connection_count == 1
     assert [request.connection for request in server.requests] == [0] * 5
+
+
+def test_urllib3_sends_after_a_shared_manager_evicts_its_pool(server: FaultServer) -> None:
+    """A pool a caller's manager evicted is let go (its socket ends); a fresh one sends next."""
+    with urllib3.PoolManager(num_pools=1) as manager, FaultServer() as other:
+        transport = Urllib3Transport(manager)
+        assert transport.send(probe(server)).status == 200
+        reply = manager.request("POST", f"{other.base_url}/v1/other", body=b"x", retries=False)
+        assert reply.status == 200
+        assert server.wait_all_closed()
+        assert transport.send(probe(server)).status == 200
+        assert len(other.requests) == 1
+    assert [request.connection for request in server.requests] == [0, 1]
+
+
+def test_urllib3_keeps_its_host_recent_in_a_shared_manager(server: FaultServer) -> None:
+    """A shared manager evicting a pool picks an idler host's, not the transport's busy one."""
+    with urllib3.PoolManager(num_pools=2) as manager, FaultServer() as idle, FaultServer() as new:
+        transport = Urllib3Transport(manager)
+        transport.send(probe(server))
+        manager.request("POST", f"{idle.base_url}/v1/idle", body=b"x", retries=False)
+        transport.send(probe(server))
+        manager.request("POST", f"{new.base_url}/v1/new", body=b"x", retries=False)
+        assert idle.wait_all_closed()
+        transport.send(probe(server))
+        assert not server.wait_all_closed(0.2)
+    assert [request.connection for request in server.requests] == [0, 0, 0]
+
+
+def test_urllib3_sends_after_a_shared_manager_is_cleared(server: FaultServer) -> None:
+    """After clear() on a caller's manager, its old pool is let go and a fresh one sends."""
+    with urllib3.PoolManager() as manager:
+        transport = Urllib3Transport(manager)
+        assert transport.send(probe(server)).status == 200
+        manager.clear()
+        assert server.wait_all_closed()
+        assert transport.send(probe(server)).status == 200
+    assert [request.connection for request in server.requests] == [0, 1]
+
+
+def test_urllib3_keeps_each_origin_apart(server: FaultServer) -> None:
+    """One transport sending to two origins delivers each request to its own server."""
+    with Urllib3Transport() as transport, FaultServer() as other:
+        for _ in range(2):
+            transport.send(probe(server))
+            transport.send(attrs.evolve(probe(other), url=f"{other.base_url}/v1/other"))
+        assert [request.path for request in other.requests] == ["/v1/other"] * 2
+    assert [request.path for request in server.requests] == ["/v1/probe"] * 2
+
+
+def test_urllib3_proxy_manager_sends_absolute_urls(server: FaultServer) -> None:
+    """A caller's ProxyManager still forms the request: the proxy sees the absolute URL."""
+    target = "http://127.0.0.1:9"
+    with urllib3.ProxyManager(server.base_url) as proxy:
+        client = Client(API_KEY, transport=Urllib3Transport(proxy), base_url=target)
+        with client:
+            client.billing_portal.sessions.create(SIMPLE)
+    [request] = server.requests
+    assert request.path == f"{target}/v1/billing_portal/sessions"
+    assert request.header("Host") == "127.0.0.1:9"
+
+
+def test_urllib3_invalid_url_is_refused(server: FaultServer) -> None:
+    """A URL with no host is a non-retryable APIConnectionError, and nothing is sent."""
+    with Urllib3Transport() as transport, pytest.raises(APIConnectionError) as caught:
+        transport.send(attrs.evolve(probe(server), url="http:///v1/probe"))
+    assert caught.value.should_retry is False
+    assert "the Stripe URL is invalid" in str(caught.value)
+    assert server.connection_count == 0
 
 
 # -- ownership and closing -------------------------------------------------------------

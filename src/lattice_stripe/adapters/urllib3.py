@@ -8,11 +8,16 @@ with urllib3's exception chained as ``__cause__``.
 """
 
 import urllib3
+from urllib3.poolmanager import PoolKey
+from urllib3.util import parse_url
 
 from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 
 __all__ = ["Urllib3Transport"]
+
+# Entries kept per cache before it is emptied: a client uses one of each.
+_CACHE_LIMIT = 32
 
 
 class Urllib3Transport:
@@ -27,16 +32,60 @@ class Urllib3Transport:
         self._pool = pool if pool is not None else urllib3.PoolManager(maxsize=maxsize, block=False)
         self._closed = False
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
+        # A plain PoolManager's urlopen parses the URL and rebuilds the pool
+        # key on every call, only to find the same host pool: the key and the
+        # request target are kept here instead. A ProxyManager (or any
+        # subclass) rewrites the request in its urlopen, so it is always asked.
+        self._direct = type(self._pool) is urllib3.PoolManager
+        self._routes: dict[str, tuple[PoolKey, str]] = {}
 
     def _timeout(self, connect: float, read: float) -> urllib3.Timeout:
         # One Timeout per setting, reused: a client sends the same one every time.
         key = (connect, read)
         timeout = self._timeouts.get(key)
         if timeout is None:
-            if len(self._timeouts) > 32:
+            if len(self._timeouts) > _CACHE_LIMIT:
                 self._timeouts.clear()
             timeout = self._timeouts[key] = urllib3.Timeout(connect=connect, read=read)
         return timeout
+
+    def _route(self, url: str) -> tuple[urllib3.HTTPConnectionPool | urllib3.PoolManager, str]:
+        """Who sends a request to ``url``, and the target to give it."""
+        if not self._direct:
+            return self._pool, url
+        # Unlocked: threads racing here at worst work the same route out twice.
+        route = self._routes.get(url)
+        if route is not None:
+            key, target = route
+            # The pool is asked of the manager each time (its lock and LRU,
+            # under a microsecond), not kept: the manager drops, unclosed, the
+            # pools it evicts past num_pools or forgets in clear(), and a kept
+            # one would live on outside it. Asking also keeps ours recent.
+            host_pool = self._pool.pools.get(key)
+            if host_pool is not None:
+                return host_pool, target
+        return self._open_route(url)
+
+    def _open_route(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+        """The manager's pool for ``url``, its key remembered for the next request."""
+        parsed = parse_url(url)
+        scheme = (parsed.scheme or "http").lower()
+        host_pool = self._pool.connection_from_host(parsed.host, port=parsed.port, scheme=scheme)
+        # The key the manager filed the pool under, made as the manager makes
+        # it; a key that missed would only cost this full lookup every time.
+        context = {
+            **self._pool.connection_pool_kw,
+            "scheme": scheme,
+            "host": parsed.host,
+            "port": host_pool.port,
+        }
+        # The manager leaves the deprecated ``strict`` out of its keys too.
+        context.pop("strict", None)
+        key = self._pool.key_fn_by_scheme[scheme](context)
+        if len(self._routes) > _CACHE_LIMIT:
+            self._routes.clear()
+        self._routes[url] = (key, parsed.request_uri)
+        return host_pool, parsed.request_uri
 
     @property
     def closed(self) -> bool:
@@ -53,16 +102,18 @@ class Urllib3Transport:
         if self._closed:
             raise APIConnectionError("the transport is closed", should_retry=False)
         try:
+            opener, target = self._route(request.url)
             # urlopen, not request(): the body is already encoded, and request()
             # would copy the headers into a new HTTPHeaderDict on every call.
-            raw = self._pool.urlopen(
+            raw = opener.urlopen(
                 request.method,
-                request.url,
+                target,
                 body=request.body,
                 headers=request.headers,
                 timeout=self._timeout(request.connect_timeout, request.timeout),
                 retries=False,
                 redirect=False,
+                assert_same_host=False,
                 preload_content=False,
             )
         except urllib3.exceptions.HTTPError as error:
@@ -81,6 +132,7 @@ class Urllib3Transport:
     def close(self) -> None:
         """Close the pool if this transport made it; later sends are refused."""
         self._closed = True
+        self._routes.clear()
         if self._owns_pool:
             # PoolManager.clear() only forgets its pools: their sockets close
             # when the pools are garbage-collected, which a traceback held in a
