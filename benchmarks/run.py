@@ -207,7 +207,7 @@ def _charts(results: dict[str, Any], out: Path) -> None:
                 width=width,
                 label=name,
             )
-        axis.set_xticks([m + width for m in range(len(modes))], modes)
+        axis.set_xticks([m + width * (len(contenders) - 1) / 2 for m in range(len(modes))], modes)
         axis.set_ylabel("requests/s (higher is better)")
         axis.set_title(f"{family} end to end on loopback")
         axis.legend(fontsize=8)
