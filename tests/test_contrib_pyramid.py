@@ -30,7 +30,7 @@ from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
 from lattice_stripe.contrib.pyramid import SETTINGS_KEY, StripeSettings, get_client
 from lattice_stripe.contrib.pyramid.testing import TEST_API_KEY, recording_transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse
-from lattice_stripe.core.webhooks import Event, generate_signature_header
+from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
 
 SECRET = "whsec_pyramid0secret"
 OLD_SECRET = "whsec_pyramid0old"
@@ -745,3 +745,37 @@ def test_the_guides_portal_view_refuses_anonymous_users(billing: Any) -> None:
     app = webtest.TestApp(config.make_wsgi_app())
     app.post("/billing/portal", status=403)
     assert recording_transport(config.registry).requests == []
+
+
+def test_a_store_failing_to_record_completion_raises_500_and_the_retry_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """complete() raising after the handler: a raised 500 store_failed; the retry is handled."""
+    calls: list[str] = []
+    exceptions: list[object] = []
+    completions: list[str] = []
+
+    class FlakyStore(InMemoryEventStore):
+        def complete(self, event_id: str) -> None:
+            completions.append(event_id)
+            if len(completions) == 1:
+                raise ConnectionError("database unreachable")
+            super().complete(event_id)
+
+    with Configurator(settings={"lattice_stripe.webhook_secrets": SECRET}) as config:
+        config.include("lattice_stripe.contrib.pyramid.testing")
+        configure(
+            config,
+            handlers={"customer.subscription.updated": lambda event: calls.append(event.id)},
+            webhook_options={"store": FlakyStore()},
+        )
+        config.add_subscriber(lambda event: exceptions.append(event.request.exception), NewResponse)
+    app = webtest.TestApp(config.make_wsgi_app())
+    body = event_body("customer.subscription.updated")
+    with caplog.at_level(logging.ERROR, "lattice_stripe.webhooks"):
+        failed = post_event(app, body, status=500)
+    assert failed.json == {"outcome": "store_failed"}
+    assert getattr(exceptions[0], "status_code", None) == 500
+    assert any(record.exc_info for record in caplog.records)
+    assert post_event(app, body).json == {"outcome": "processed"}
+    assert calls == ["evt_1", "evt_1"]

@@ -846,3 +846,31 @@ def test_the_guides_webhook_handlers_update_the_apps_state(guide: Any) -> None:
             assert response.status_code == 200
     assert guide.SUBSCRIPTION_STATUS["sub_9"] == "paused"
     assert guide.DEFAULT_PAYMENT_METHOD["cus_9"] == "pm_9"
+
+
+def test_a_store_failing_to_record_completion_answers_500_and_the_retry_runs(
+    fake: RecordingTransport,
+) -> None:
+    """complete() raising after the handler: 500 store_failed, then the redelivery is processed."""
+    calls: list[str] = []
+    completions: list[str] = []
+
+    class FlakyStore(InMemoryEventStore):
+        def complete(self, event_id: str) -> None:
+            completions.append(event_id)
+            if len(completions) == 1:
+                raise ConnectionError("database unreachable")
+            super().complete(event_id)
+
+    app = build_app(
+        fake,
+        handlers={"customer.subscription.deleted": lambda event: calls.append(event.id)},
+        webhook_options={"store": FlakyStore()},
+    )
+    body = event_body("customer.subscription.deleted")
+    with running(app) as client:
+        failed = post_event(client, body)
+        retried = post_event(client, body)
+    assert (failed.status_code, failed.json()) == (500, {"outcome": "store_failed"})
+    assert (retried.status_code, retried.json()) == (200, {"outcome": "processed"})
+    assert calls == ["evt_1", "evt_1"]

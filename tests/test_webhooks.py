@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -767,3 +768,57 @@ def test_the_typed_values_are_frozen() -> None:
     assert isinstance(subscription, Subscription)
     with pytest.raises(AttributeError):
         subscription.status = "canceled"  # type: ignore[misc]
+
+
+class ForgetfulStore(InMemoryEventStore):
+    """An in-memory store whose first ``complete`` fails, as a database might."""
+
+    def __init__(self, *, release_fails: bool = False) -> None:
+        super().__init__()
+        self.completions = 0
+        self.release_fails = release_fails
+
+    def complete(self, event_id: str) -> None:
+        self.completions += 1
+        if self.completions == 1:
+            raise ConnectionError("database unreachable")
+        super().complete(event_id)
+
+    def release(self, event_id: str) -> None:
+        if self.release_fails:
+            raise ConnectionError("database still unreachable")
+        super().release(event_id)
+
+
+def test_a_store_failing_to_record_completion_releases_the_event_for_stripes_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """complete() raising: 500 store_failed, logged, and the redelivery is handled, not 409."""
+    seen: list[str] = []
+    receiver = receiver_with(
+        {"customer.updated": lambda event: seen.append(event.id)}, store=ForgetfulStore()
+    )
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    with caplog.at_level(logging.ERROR, "lattice_stripe.webhooks"):
+        assert run(receiver, *delivery) == WebhookReply(status=500, outcome="store_failed")
+    [record] = caplog.records
+    assert "evt_1" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ConnectionError)
+    assert run(receiver, *delivery) == WebhookReply(status=200, outcome="processed")
+    assert run(receiver, *delivery) == WebhookReply(status=200, outcome="duplicate")
+    assert seen == ["evt_1", "evt_1"]
+
+
+def test_a_store_failing_to_record_and_to_release_still_answers_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """complete() and release() both raising: 500 store_failed, both failures logged, no crash."""
+    receiver = receiver_with(
+        {"customer.updated": lambda event: None}, store=ForgetfulStore(release_fails=True)
+    )
+    with caplog.at_level(logging.ERROR, "lattice_stripe.webhooks"):
+        reply = run(receiver, *signed(event_body("customer.updated", CUSTOMER)))
+    assert reply == WebhookReply(status=500, outcome="store_failed")
+    assert len(caplog.records) == 2
+    assert all(record.exc_info is not None for record in caplog.records)

@@ -24,6 +24,7 @@ body, run the handler and write the reply.
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,8 @@ import attrs
 
 from lattice_stripe.core.errors import SignatureVerificationError
 from lattice_stripe.core.ports import Clock
+
+_logger = logging.getLogger("lattice_stripe.webhooks")
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -609,7 +612,8 @@ class WebhookReply:
     and ``ignored`` (no handler) answer 200; a signature problem answers 400
     with its reason; ``in_progress`` (a redelivery while the first is still
     being handled) 409; ``body_too_large`` 413; ``handler_failed`` 500, with
-    no detail of the failure.
+    no detail of the failure; ``store_failed`` 500 when the handler ran but
+    the event store could not record it.
     """
 
     status: int
@@ -694,8 +698,28 @@ class WebhookReceiver:
         return Delivery(event=event, handler=handler)
 
     def succeeded(self, delivery: Delivery) -> WebhookReply:
-        """Mark ``delivery`` handled; the reply once its handler has returned."""
-        self.store.complete(delivery.event.id)
+        """Mark ``delivery`` handled; the reply once its handler has returned.
+
+        If the store cannot record it, the event is released and answered 500
+        ``store_failed`` (logged with the store's exception): Stripe's retry
+        runs the handler again, as Stripe's at-least-once delivery may anyway.
+        Left claimed, every redelivery would be answered 409 until Stripe gave up.
+        """
+        event = delivery.event
+        try:
+            self.store.complete(event.id)
+        except Exception:
+            _logger.exception(
+                "recording webhook event %s (%s) as handled failed; "
+                "released and answered 500 so that Stripe retries",
+                event.type,
+                event.id,
+            )
+            try:
+                self.store.release(event.id)
+            except Exception:
+                _logger.exception("releasing webhook event %s failed too", event.id)
+            return WebhookReply(status=500, outcome="store_failed")
         return WebhookReply(status=200, outcome="processed")
 
     def failed(self, delivery: Delivery) -> WebhookReply:

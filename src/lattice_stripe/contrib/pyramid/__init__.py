@@ -328,7 +328,12 @@ def add_stripe_webhook_view(
             # redelivery would be answered 409 until Stripe gives up.
             receiver.failed(outcome)
             raise
-        return _response(receiver.succeeded(outcome))
+        reply = receiver.succeeded(outcome)
+        if reply.status >= 500:
+            # The store could not record the event (store_failed): raised like
+            # a handler failure, so that a transaction manager aborts alike.
+            raise exception_response(reply.status, body=reply.body, content_type="application/json")
+        return _response(reply)
 
     config.action(key, register)
     config.add_view(webhook_view, route_name=route_name, request_method="POST", require_csrf=False)
