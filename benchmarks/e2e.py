@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import stripe
@@ -67,19 +67,33 @@ class LoopbackServer:
             self._process.stdout.close()
 
 
-def _summary(latencies: list[float], elapsed: float) -> Result:
-    ordered = sorted(latencies)
+class Part(NamedTuple):
+    """One batch of one contender: its latencies, wall time and this process's CPU time."""
+
+    latencies: list[float]
+    elapsed: float
+    cpu: float
+
+
+class _Clocks:
+    """Wall and process CPU time since construction (the server's CPU is its own process's)."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def part(self, latencies: list[float]) -> Part:
+        return Part(latencies, time.perf_counter() - self._wall, time.process_time() - self._cpu)
+
+
+def _merge(parts: list[Part]) -> Result:
+    ordered = sorted(value for part in parts for value in part.latencies)
     return {
         "requests": len(ordered),
-        "rps": len(ordered) / elapsed,
+        "rps": len(ordered) / sum(part.elapsed for part in parts),
         "p50_ms": statistics.median(ordered) * 1000,
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "cpu_us": sum(part.cpu for part in parts) / len(ordered) * 1e6,
     }
-
-
-def _merge(parts: list[tuple[list[float], float]]) -> Result:
-    latencies = [value for part, _ in parts for value in part]
-    return _summary(latencies, sum(elapsed for _, elapsed in parts))
 
 
 # -- sync ----------------------------------------------------------------------------
@@ -115,18 +129,14 @@ def _timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _sync_sequential(call: Callable[[], object], count: int) -> tuple[list[float], float]:
-    started = time.perf_counter()
-    latencies = [_timed(call) for _ in range(count)]
-    return latencies, time.perf_counter() - started
+def _sync_sequential(call: Callable[[], object], count: int) -> Part:
+    clocks = _Clocks()
+    return clocks.part([_timed(call) for _ in range(count)])
 
 
-def _sync_concurrent(
-    call: Callable[[], object], count: int, executor: ThreadPoolExecutor
-) -> tuple[list[float], float]:
-    started = time.perf_counter()
-    latencies = list(executor.map(lambda _: _timed(call), range(count)))
-    return latencies, time.perf_counter() - started
+def _sync_concurrent(call: Callable[[], object], count: int, executor: ThreadPoolExecutor) -> Part:
+    clocks = _Clocks()
+    return clocks.part(list(executor.map(lambda _: _timed(call), range(count))))
 
 
 def run_sync(
@@ -134,7 +144,7 @@ def run_sync(
 ) -> dict[str, dict[str, Result]]:
     """Sequential and threaded results per sync contender."""
     contenders = _sync_contenders(base)
-    parts: dict[str, dict[str, list[tuple[list[float], float]]]] = {
+    parts: dict[str, dict[str, list[Part]]] = {
         "sequential": {name: [] for name in contenders},
         "concurrent": {name: [] for name in contenders},
     }
@@ -164,22 +174,20 @@ async def _async_timed(call: AsyncCall) -> float:
     return time.perf_counter() - started
 
 
-async def _async_sequential(call: AsyncCall, count: int) -> tuple[list[float], float]:
-    started = time.perf_counter()
-    latencies = [await _async_timed(call) for _ in range(count)]
-    return latencies, time.perf_counter() - started
+async def _async_sequential(call: AsyncCall, count: int) -> Part:
+    clocks = _Clocks()
+    return clocks.part([await _async_timed(call) for _ in range(count)])
 
 
-async def _async_concurrent(call: AsyncCall, count: int) -> tuple[list[float], float]:
+async def _async_concurrent(call: AsyncCall, count: int) -> Part:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one() -> float:
         async with gate:
             return await _async_timed(call)
 
-    started = time.perf_counter()
-    latencies = await asyncio.gather(*(one() for _ in range(count)))
-    return list(latencies), time.perf_counter() - started
+    clocks = _Clocks()
+    return clocks.part(list(await asyncio.gather(*(one() for _ in range(count)))))
 
 
 async def _run_async(
@@ -208,7 +216,7 @@ async def _run_async(
         "lattice-stripe": lambda: client.billing_portal.sessions.create(PARAMS),
         "stripe SDK": lambda: official.v1.billing_portal.sessions.create_async(STRIPE_PARAMS),
     }
-    parts: dict[str, dict[str, list[tuple[list[float], float]]]] = {
+    parts: dict[str, dict[str, list[Part]]] = {
         "sequential": {name: [] for name in contenders},
         "concurrent": {name: [] for name in contenders},
     }

@@ -125,12 +125,14 @@ def _markdown(results: dict[str, Any]) -> str:
             lines += [
                 f"### {family}, {mode}",
                 "",
-                "| contender | requests/s | p50 ms | p99 ms | vs bare | vs stripe |",
-                "|---|---:|---:|---:|---:|---:|",
+                "| contender | requests/s | p50 ms | p99 ms | client CPU µs/req "
+                "| vs bare | vs stripe |",
+                "|---|---:|---:|---:|---:|---:|---:|",
             ]
             for name, row in rows.items():
                 lines.append(
                     f"| {name} | {row['rps']:.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+                    f"{row['cpu_us']:.0f} | "
                     f"{_ratio(row['rps'], rows[bare]['rps']):.2f}x | "
                     f"{_ratio(row['rps'], rows['stripe SDK']['rps']):.2f}x |"
                 )
@@ -145,6 +147,10 @@ def _markdown(results: dict[str, Any]) -> str:
                 f"- the stdlib floor over the same bare transport reaches "
                 f"{_ratio(floor, rows[bare]['rps']):.2f}x bare; lattice-stripe reaches "
                 f"{_ratio(ours, floor):.2f}x the floor's requests/s.",
+                f"- client CPU per request above the bare transport: stdlib floor "
+                f"{rows[e2e.FLOOR[family]]['cpu_us'] - rows[bare]['cpu_us']:.0f} µs, "
+                f"lattice-stripe {rows['lattice-stripe']['cpu_us'] - rows[bare]['cpu_us']:.0f} µs, "
+                f"stripe SDK {rows['stripe SDK']['cpu_us'] - rows[bare]['cpu_us']:.0f} µs.",
                 "",
             ]
     lines += [
