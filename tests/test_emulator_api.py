@@ -1,5 +1,6 @@
 """The emulator's REST API: Stripe's protocol, validation, idempotency and objects."""
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -9,10 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, raw_get
-from lattice_stripe.core.codec import decode_session
+from lattice_stripe.core.codec import decode_session, encode_form
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
+from lattice_stripe.emulator import api as emulator_api
+from lattice_stripe.emulator.api import Handler
 
 SESSIONS = "/v1/billing_portal/sessions"
 SESSION_FIELDS = {
@@ -722,6 +726,106 @@ async def test_expired_idempotency_keys_are_dropped_not_kept_forever(
     clock.advance(23 * 3600 + 1)
     await create(http, running, {"customer": "cus_team"}, headers={"Idempotency-Key": "new"})
     assert list(running.emulator.idempotent) == ["recent", "new"]
+
+
+CUSTOMERS = "/v1/customers"
+
+
+def replace_first_customer_create(monkeypatch: pytest.MonkeyPatch, first: Handler) -> None:
+    """Make ``POST /v1/customers`` run ``first`` for its first request only (before serve())."""
+    real = emulator_api.create_customer
+    calls: list[web.Request] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        calls.append(request)
+        return await (first if len(calls) == 1 else real)(request)
+
+    monkeypatch.setattr(emulator_api, "create_customer", handler)
+
+
+async def test_a_concurrent_duplicate_is_a_409_and_the_first_request_completes(
+    http: aiohttp.ClientSession, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate sent while the first runs is a 409 idempotency_error; a retry later replays."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = emulator_api.create_customer
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        entered.set()
+        await release.wait()
+        return await real(request)
+
+    replace_first_customer_create(monkeypatch, slow)
+    params, key = {"email": "jo@example.com"}, {"Idempotency-Key": "in-flight-1"}
+    async with serve(Emulator(clock=clock)) as running:
+        url = running.url + CUSTOMERS
+        first = asyncio.ensure_future(api(http, "POST", url, params, headers=key))
+        await asyncio.wait_for(entered.wait(), 5)
+
+        status, body, headers = await api(http, "POST", url, params, headers=key)
+
+        assert status == 409
+        assert body["error"]["type"] == "idempotency_error"
+        assert body["error"]["code"] == "idempotency_key_in_use"
+        assert "another in-progress request using this Idempotent Key" in body["error"]["message"]
+        assert headers["Request-Id"].startswith("req_")
+        assert not first.done()
+        release.set()
+        first_status, created, first_headers = await first
+        assert first_status == 200, created
+        status, replayed, headers = await api(http, "POST", url, params, headers=key)
+        assert (status, replayed) == (200, created)
+        assert headers["Idempotent-Replayed"] == "true"
+        assert headers["Original-Request"] == first_headers["Request-Id"]
+        logged = [delivery.event["type"] for delivery in running.emulator.webhooks.log]
+        assert logged == ["customer.created"]
+
+
+async def test_a_handler_that_fails_leaves_its_idempotency_key_free(
+    http: aiohttp.ClientSession, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose handler crashes (a 500) holds its key no longer: the retry runs."""
+
+    async def crash(request: web.Request) -> web.StreamResponse:
+        raise RuntimeError("the handler failed")
+
+    replace_first_customer_create(monkeypatch, crash)
+    params, key = {"email": "jo@example.com"}, {"Idempotency-Key": "crash-1"}
+    async with serve(Emulator(clock=clock)) as running:
+        url = running.url + CUSTOMERS
+        async with http.post(
+            url,
+            data=encode_form(params),
+            headers={"Authorization": f"Bearer {API_KEY}", **key},
+        ) as crashed:
+            assert crashed.status == 500
+        status, body, headers = await api(http, "POST", url, params, headers=key)
+        assert status == 200, body
+        assert "Idempotent-Replayed" not in headers
+        assert running.emulator.in_flight == set()
+
+
+async def test_a_cancelled_handler_leaves_its_idempotency_key_free(
+    http: aiohttp.ClientSession, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose handler is cancelled (the connection drops) holds its key no longer."""
+
+    async def cancelled(request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.Event().wait()
+        raise AssertionError("the cancellation did not reach the handler")
+
+    replace_first_customer_create(monkeypatch, cancelled)
+    params, key = {"email": "jo@example.com"}, {"Idempotency-Key": "cancel-1"}
+    async with serve(Emulator(clock=clock)) as running:
+        url = running.url + CUSTOMERS
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await api(http, "POST", url, params, headers=key)
+        status, body, _ = await api(http, "POST", url, params, headers=key)
+        assert status == 200, body
+        assert running.emulator.in_flight == set()
 
 
 async def test_unknown_url_is_a_stripe_404_with_a_request_id(

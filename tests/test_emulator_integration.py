@@ -1,8 +1,10 @@
 """The library's own clients against the emulator: real HTTP on loopback, both drivers."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp import web
 
 from emulator_support import browser
 from lattice_stripe import (
@@ -27,6 +29,7 @@ from lattice_stripe.emulator import (
     serve,
     serve_in_thread,
 )
+from lattice_stripe.emulator import api as emulator_api
 
 RETURN_URL = "http://127.0.0.1:9/account"
 
@@ -200,3 +203,44 @@ async def test_async_client_expands_the_configuration(async_client: AsyncClient)
     assert not isinstance(session.configuration, str)
     assert session.configuration.id == "bpc_emulator"
     assert session.configuration.features is not None
+
+
+async def test_a_concurrent_duplicate_create_is_retried_into_the_same_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two creates with one key at once: the second's 409 is retried and both get one session."""
+    entered, release, first_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    real = emulator_api.create_session
+
+    async def slow_first(request: web.Request) -> web.Response:
+        if not entered.is_set():
+            entered.set()
+            await release.wait()
+        return await real(request)
+
+    async def sleep_until_the_first_is_answered(seconds: float) -> None:
+        release.set()
+        await first_done.wait()
+
+    monkeypatch.setattr(emulator_api, "create_session", slow_first)
+    params = {"customer": "cus_demo"}
+    async with (
+        serve(Emulator()) as running,
+        AsyncClient(
+            DEFAULT_API_KEY,
+            base_url=running.url,
+            allow_http_localhost=True,
+            sleep=sleep_until_the_first_is_answered,
+        ) as client,
+    ):
+        first = asyncio.ensure_future(
+            client.billing_portal.sessions.create(params, idempotency_key="dup-1")
+        )
+        first.add_done_callback(lambda _: first_done.set())
+        await asyncio.wait_for(entered.wait(), 5)
+
+        second = await client.billing_portal.sessions.create(params, idempotency_key="dup-1")
+
+        release.set()
+        assert (second.id, second.url) == ((await first).id, (await first).url)
+        assert len(running.emulator.store.sessions) == 1

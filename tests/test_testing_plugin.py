@@ -156,6 +156,80 @@ def test_the_emulator_runs_once_per_session_and_stops(downstream: pytest.Pyteste
         pass
 
 
+def test_fresh_stripe_emulator_starts_each_test_from_the_seed(downstream: pytest.Pytester) -> None:
+    """Each test gets the seed, no events and no webhook URL, though the one before changed them."""
+    record = downstream.path / "runs.txt"
+    downstream.makepyfile(
+        test_fresh=f"""
+        import pathlib
+        import re
+
+        import pytest
+        import urllib3
+
+        RECORD = pathlib.Path({str(record)!r})
+        CANCEL_PAGE = "/p/portal/cancel/sub_demo"
+
+
+        def call(stripe, method, path, **options):
+            with urllib3.PoolManager() as http:
+                return http.request(
+                    method,
+                    stripe.base_url + path,
+                    headers={{"Authorization": f"Bearer {{stripe.api_key}}"}},
+                    **options,
+                )
+
+
+        def cancel_in_the_portal(stripe):
+            with stripe.client() as client:
+                session = client.billing_portal.sessions.create({{"customer": "cus_demo"}})
+            with urllib3.PoolManager() as http:
+                opened = http.request("GET", session.url, redirect=False)
+                cookie = {{"Cookie": opened.headers["Set-Cookie"].split(";")[0]}}
+                form = http.request("GET", stripe.base_url + CANCEL_PAGE, headers=cookie)
+                csrf = re.search('name="csrf_token" value="([^"]+)"', form.data.decode())
+                done = http.request(
+                    "POST",
+                    stripe.base_url + CANCEL_PAGE,
+                    fields={{"csrf_token": csrf.group(1), "when": "now"}},
+                    encode_multipart=False,
+                    headers=cookie,
+                    redirect=False,
+                )
+            assert done.status == 303
+
+
+        @pytest.mark.parametrize("run", [1, 2])
+        def test_starts_from_the_seed(fresh_stripe_emulator, run):
+            stripe = fresh_stripe_emulator
+            assert stripe.webhook_url is None
+            assert stripe.webhooks() == []
+            assert call(stripe, "GET", "/v1/subscriptions/sub_demo").json()["status"] == "active"
+            for line in RECORD.read_text().splitlines() if RECORD.exists() else []:
+                earlier = line.split()[1]
+                assert call(stripe, "GET", f"/v1/customers/{{earlier}}").status == 404
+
+            cancel_in_the_portal(stripe)
+            stripe.webhook_url = "http://127.0.0.1:9/hooks"
+            created = call(
+                stripe, "POST", "/v1/customers", fields={{"name": "Jo"}}, encode_multipart=False
+            ).json()
+
+            assert call(stripe, "GET", "/v1/subscriptions/sub_demo").json()["status"] == "canceled"
+            with RECORD.open("a") as out:
+                out.write(f"{{stripe.port}} {{created['id']}}\\n")
+        """
+    )
+    result = downstream.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    (first_port, first_customer), (second_port, second_customer) = (
+        line.split() for line in record.read_text().splitlines()
+    )
+    assert first_port == second_port
+    assert first_customer != second_customer
+
+
 def test_the_emulator_seed_comes_from_the_ini_file(downstream: pytest.Pytester) -> None:
     """stripe_emulator_seed, relative to the ini file, replaces the packaged seed."""
     seed = json.loads(
@@ -394,6 +468,30 @@ def test_the_emulator_server_outside_pytest_fixtures() -> None:
         socket.create_connection(("127.0.0.1", stripe.port), 2),
     ):
         pass
+
+
+def test_emulator_server_reset_forgets_what_was_done_and_keeps_the_webhook_url(
+    webhook_endpoint: tuple[str, Received],
+) -> None:
+    """reset() forgets created customers and sent webhooks; webhook_url and the key stay."""
+    url, received = webhook_endpoint
+    with emulator_server(webhook_url=url) as stripe, urllib3.PoolManager() as http_pool:
+        customer = _create_customer(stripe, "jo@example.com")
+        assert stripe.wait_for_webhook("customer.created").state == "delivered"
+
+        stripe.reset()
+
+        assert stripe.webhooks() == []
+        assert stripe.webhook_url == url
+        fetched = http_pool.request(
+            "GET",
+            f"{stripe.base_url}/v1/customers/{customer}",
+            headers={"Authorization": f"Bearer {stripe.api_key}"},
+        )
+        assert fetched.status == 404
+        _create_customer(stripe, "al@example.com")
+        assert stripe.wait_for_webhook("customer.created").state == "delivered"
+    assert len(received) == 2
 
 
 async def test_the_async_client_of_the_emulator(stripe_emulator: EmulatorServer) -> None:

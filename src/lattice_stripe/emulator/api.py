@@ -2,7 +2,8 @@
 
 Every ``/v1`` call passes :func:`api_call` first: the API key (Bearer, or
 Basic with the key as user name, as ``curl -u`` sends it), the
-``Stripe-Version`` header, and ``Idempotency-Key`` replay for POSTs. Handlers
+``Stripe-Version`` header, and ``Idempotency-Key`` replay for POSTs (a 409
+while the first request with the key is still running). Handlers
 read the form body with :func:`lattice_stripe.core.codec.decode_form`,
 validate it with :mod:`lattice_stripe.emulator.validation` and the state's
 rules, and answer with Stripe's JSON objects or Stripe's error shape.
@@ -36,7 +37,14 @@ from lattice_stripe.emulator.validation import (
     no_such,
 )
 
-__all__ = ["REQUEST_ID", "api_call", "error_response", "json_response", "routes"]
+__all__ = [
+    "REQUEST_ID",
+    "api_call",
+    "authenticate",
+    "error_response",
+    "json_response",
+    "routes",
+]
 
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -112,13 +120,19 @@ def _presented_key(request: web.Request) -> str:
     )
 
 
+def authenticate(request: web.Request) -> None:
+    """Refuse, with Stripe's 401, a request that does not carry the emulator's API key."""
+    key = _presented_key(request)
+    expected = request.app[EMULATOR].api_key.encode()
+    # aiohttp keeps header bytes that are not UTF-8 as surrogates: encode them back, never crash.
+    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected):
+        raise ApiError(f"Invalid API Key provided: {mask_key(key)}", status=401)
+
+
 async def api_call(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate, check the version header, then run ``handler`` (replaying POSTs)."""
     emulator = request.app[EMULATOR]
-    # aiohttp keeps header bytes that are not UTF-8 as surrogates: encode them back, never crash.
-    key = _presented_key(request)
-    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), emulator.api_key.encode()):
-        raise ApiError(f"Invalid API Key provided: {mask_key(key)}", status=401)
+    authenticate(request)
     version = request.headers.get("Stripe-Version")
     if version is not None and _VERSION.fullmatch(version) is None:
         raise ApiError(f"Invalid Stripe API version: {version[:40]}", param="Stripe-Version")
@@ -159,7 +173,20 @@ async def _idempotent(
                 "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION),
             },
         )
-    response = await handler(request)
+    if key in emulator.in_flight:
+        raise ApiError(
+            "There is currently another in-progress request using this Idempotent Key "
+            "(that probably means you submitted twice, and the other request is still "
+            f"going through): {key[:40]}",
+            status=409,
+            type="idempotency_error",
+            code="idempotency_key_in_use",
+        )
+    emulator.in_flight.add(key)
+    try:
+        response = await handler(request)
+    finally:
+        emulator.in_flight.discard(key)
     response.headers["Idempotency-Key"] = key
     if (
         isinstance(response, web.Response)

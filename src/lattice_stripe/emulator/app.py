@@ -1,7 +1,8 @@
 """The aiohttp application, and ways to run it: in a loop, or in a background thread.
 
 :func:`create_app` wires the REST API (``/v1``), the hosted portal (``/p``)
-and the test hooks (``/_emulator``) around one
+and the test hooks (``GET /_emulator/webhooks``, the log of sent events;
+``POST /_emulator/reset``, back to the seed, with the API key) around one
 :class:`~lattice_stripe.emulator.engine.Emulator`. Every response carries a
 ``Request-Id`` header; API errors are Stripe's JSON, portal errors are pages.
 
@@ -85,7 +86,9 @@ async def _index(request: web.Request) -> web.Response:
             "<title>lattice-stripe emulator</title></head><body>"
             "<h1>lattice-stripe emulator</h1><p>A local Stripe stand-in (test mode). "
             "Create portal sessions with <code>POST /v1/billing_portal/sessions</code>; "
-            'see sent webhooks at <a href="/_emulator/webhooks">/_emulator/webhooks</a>.</p>'
+            'see sent webhooks at <a href="/_emulator/webhooks">/_emulator/webhooks</a>; '
+            "put everything back to the seed with <code>POST /_emulator/reset</code> "
+            "(with the API key).</p>"
             f"<h2>Customers</h2><ul>{rows}</ul></body></html>"
         ),
         content_type="text/html",
@@ -97,6 +100,13 @@ async def _webhook_log(request: web.Request) -> web.Response:
     return web.json_response(
         {"url": dispatcher.url, "data": [delivery.to_json() for delivery in dispatcher.log]}
     )
+
+
+async def _reset(request: web.Request) -> web.Response:
+    # It wipes every change: only a caller holding the API key may do that.
+    api.authenticate(request)
+    await request.app[EMULATOR].reset()
+    return web.json_response({"reset": True})
 
 
 async def _close_webhooks(app: web.Application) -> None:
@@ -113,6 +123,7 @@ def create_app(emulator: Emulator) -> web.Application:
         [
             web.get("/", _index, allow_head=False),
             web.get("/_emulator/webhooks", _webhook_log, allow_head=False),
+            web.post("/_emulator/reset", _reset),
         ]
     )
     app.on_cleanup.append(_close_webhooks)

@@ -3,6 +3,7 @@
 One :class:`Emulator` serves one aiohttp application
 (:func:`lattice_stripe.emulator.app.create_app`). Time is read from the
 injected ``clock`` only, so session expiry and event timestamps are testable.
+:meth:`Emulator.reset` puts the state back to the seed, for test isolation.
 """
 
 import asyncio
@@ -53,6 +54,9 @@ class Emulator:
     delivery of its webhooks before redirecting (so the app has the news when
     the customer lands back on it). ``webhook_retry_delays`` and
     ``webhook_sleep`` shape the retries of a failing endpoint.
+
+    ``idempotent`` holds the saved answers by ``Idempotency-Key``;
+    ``in_flight`` the keys of the requests still being processed.
     """
 
     def __init__(
@@ -82,7 +86,8 @@ class Emulator:
         self.visit_ttl = visit_ttl
         self.settle_timeout = settle_timeout
         self.public_url = None if public_url is None else public_url.rstrip("/")
-        self.store = Store(load_seed() if seed is None else seed, clock=clock)
+        self._seed = load_seed() if seed is None else seed
+        self.store = Store(self._seed, clock=clock)
         self.webhooks = WebhookDispatcher(
             secret=webhook_secret,
             clock=clock,
@@ -92,6 +97,18 @@ class Emulator:
             sleep=webhook_sleep,
         )
         self.idempotent: dict[str, IdempotentResult] = {}
+        self.in_flight: set[str] = set()
+
+    async def reset(self) -> None:
+        """Back to the seed: a new store, no saved answers, an empty webhook log.
+
+        Pending webhook deliveries and retries are cancelled; the keys, the
+        webhook URL and the other settings stay. Runs on the emulator's loop.
+        """
+        self.store = Store(self._seed, clock=self.clock)
+        self.idempotent.clear()
+        self.in_flight.clear()
+        await self.webhooks.reset()
 
     @property
     def webhook_secret(self) -> str:

@@ -7,7 +7,8 @@ for updates), POSTed as JSON with a ``Stripe-Signature`` header made by
 library's own verifier is what checks it. The events of one change are sent in
 order; an endpoint that fails (no answer, or a status outside 2xx) is retried
 after each of ``retry_delays`` seconds, then given up. Every event and attempt
-stays in :attr:`WebhookDispatcher.log` for tests (``GET /_emulator/webhooks``).
+stays in :attr:`WebhookDispatcher.log` for tests (``GET /_emulator/webhooks``),
+until :meth:`WebhookDispatcher.reset`.
 """
 
 import asyncio
@@ -114,16 +115,29 @@ class WebhookDispatcher:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def reset(self) -> None:
+        """Cancel pending deliveries and retries, and empty the log; the HTTP session stays."""
+        stopping = self._cancel_tasks()
+        # A portal page may be waiting in settle() for a delivery that will now never be tried.
+        for delivery in self.log:
+            delivery.first_attempt.set()
+        self.log.clear()
+        await stopping
+
     async def aclose(self) -> None:
         """Stop pending retries and close the HTTP session."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._cancel_tasks()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     # -- internals -----------------------------------------------------------------
+
+    def _cancel_tasks(self) -> "asyncio.Future[list[BaseException | None]]":
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        return asyncio.gather(*tasks, return_exceptions=True)
 
     def _record(self, change: Change, request_id: str | None) -> Delivery:
         data: dict[str, Any] = {"object": change.object}

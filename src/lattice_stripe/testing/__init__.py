@@ -1,6 +1,6 @@
 """Test helpers for applications that use lattice-stripe, and the pytest plugin.
 
-With lattice-stripe installed, pytest finds two fixtures (the plugin is
+With lattice-stripe installed, pytest finds three fixtures (the plugin is
 registered under the ``pytest11`` entry point, nothing to configure):
 
 - ``stripe_recorder``: a fresh :class:`StripeRecorder` per test, a fake
@@ -8,8 +8,10 @@ registered under the ``pytest11`` entry point, nothing to configure):
   ``queue_error(...)``, and ready ``client()`` / ``async_client()``;
 - ``stripe_emulator``: the local Stripe emulator, started once per test
   session on a free loopback port (an :class:`EmulatorServer`: ``base_url``,
-  ``api_key``, ``webhook_secret``, ``webhooks()``); needs
-  ``lattice-stripe[emulator]``.
+  ``api_key``, ``webhook_secret``, ``webhooks()``, ``reset()``); needs
+  ``lattice-stripe[emulator]``;
+- ``fresh_stripe_emulator``: the same emulator, reset to its seed before
+  the test, for tests that must not see what earlier ones changed.
 
 Outside pytest, build a :class:`StripeRecorder` yourself or run
 ``with emulator_server() as stripe: ...``. Importing this package imports

@@ -6,6 +6,7 @@
         with stripe.client() as client:
             session = client.billing_portal.sessions.create({"customer": "cus_demo"})
         assert stripe.webhooks() == []
+        stripe.reset()  # back to the seed: the session above no longer exists
 
 Importing this module imports nothing heavy; :func:`emulator_server` imports
 the emulator (aiohttp, the ``lattice-stripe[emulator]`` extra) when called.
@@ -111,6 +112,22 @@ class EmulatorServer:
         """
         options.setdefault("allow_http_localhost", True)
         return AsyncClient(self.api_key, base_url=self.base_url, **options)
+
+    def reset(self) -> None:
+        """Put the emulator back to its seed, so a test does not see what earlier ones changed.
+
+        Every change, portal session, saved idempotent answer and logged webhook
+        is forgotten, and pending deliveries are cancelled; ``webhook_url`` and
+        the credentials stay as they are.
+        """
+        request = urllib.request.Request(
+            f"{self.base_url}/_emulator/reset",
+            data=b"",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            method="POST",
+        )
+        with _OPENER.open(request, timeout=10) as response:
+            response.read()
 
     def webhooks(self, type: str | None = None, *, since: int = 0) -> list[SentWebhook]:
         """The events sent so far (of ``type``, if given), oldest first.

@@ -1,11 +1,12 @@
-"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): two fixtures.
+"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): three fixtures.
 
 ``stripe_recorder`` (per test) is a :class:`~lattice_stripe.testing.StripeRecorder`.
 ``stripe_emulator`` (per session) is the emulator running in a background
 thread, an :class:`~lattice_stripe.testing.EmulatorServer`; its seed comes
 from the ``stripe_emulator_seed`` ini option (a path relative to the ini
-file) or the packaged one. The emulator is imported only by a session that
-uses it. Disable the plugin with ``-p no:lattice_stripe``.
+file) or the packaged one. ``fresh_stripe_emulator`` (per test) is that same
+emulator, reset to its seed before the test. The emulator is imported only
+by a session that uses it. Disable the plugin with ``-p no:lattice_stripe``.
 """
 
 from collections.abc import Iterator
@@ -16,7 +17,12 @@ import pytest
 from lattice_stripe.testing.emulator import EmulatorServer, emulator_server
 from lattice_stripe.testing.recorder import StripeRecorder
 
-__all__ = ["pytest_addoption", "stripe_emulator", "stripe_recorder"]
+__all__ = [
+    "fresh_stripe_emulator",
+    "pytest_addoption",
+    "stripe_emulator",
+    "stripe_recorder",
+]
 
 SEED_OPTION = "stripe_emulator_seed"
 
@@ -56,3 +62,11 @@ def stripe_emulator(pytestconfig: pytest.Config) -> Iterator[EmulatorServer]:
         )
     with emulator_server(seed=_seed_path(pytestconfig)) as server:
         yield server
+
+
+@pytest.fixture
+def fresh_stripe_emulator(stripe_emulator: EmulatorServer) -> EmulatorServer:
+    """The session's emulator, back to its seed for this test, its webhooks sent nowhere."""
+    stripe_emulator.webhook_url = None
+    stripe_emulator.reset()
+    return stripe_emulator
