@@ -95,8 +95,7 @@ class AiohttpTransport:
                 body = await _read_bounded(raw, request.max_response_bytes)
                 if body is None:
                     raise _too_large(raw, request)
-                headers = {name: ", ".join(raw.headers.getall(name)) for name in raw.headers}
-                return HttpResponse(status=raw.status, headers=headers, body=body)
+                return HttpResponse(status=raw.status, headers=_joined(raw.headers), body=body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise _connection_error(error) from detach_tracebacks(error, _mask_request_headers)
 
@@ -121,10 +120,11 @@ async def _read_bounded(raw: aiohttp.ClientResponse, limit: int) -> bytes | None
 
     The caller raises, so no frame of the error's traceback holds the partial body.
     """
-    if raw.content_length is not None and raw.content_length > limit:
+    declared = raw.content_length
+    if declared is not None and declared > limit:
         raw.close()
         return None
-    if raw.content_length is not None and "Content-Encoding" not in raw.headers:
+    if declared is not None and "Content-Encoding" not in raw.headers:
         # A declared, uncompressed length within the limit: aiohttp reads exactly that much.
         return await raw.read()
     chunks: list[bytes] = []
@@ -136,6 +136,16 @@ async def _read_bounded(raw: aiohttp.ClientResponse, limit: int) -> bytes | None
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _joined(headers: "CIMultiDictProxy[str]") -> dict[str, str]:
+    """The headers by lower-case name, a repeated header's values joined with ", "."""
+    joined: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        earlier = joined.get(key)
+        joined[key] = value if earlier is None else f"{earlier}, {value}"
+    return joined
 
 
 def _too_large(raw: aiohttp.ClientResponse, request: HttpRequest) -> ResponseTooLargeError:

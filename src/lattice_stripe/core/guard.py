@@ -83,7 +83,13 @@ _PLAIN_HTTPS_URL = re.compile(
     r"https://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
     r"(?:[/?#][!-\[\]-~]*)?"
 )
-_ID_PATTERNS: dict[str, re.Pattern[str]] = {}
+# Whole-ID matchers per prefix: the common, valid case is one C-level match,
+# and a check's field path is only built when there is something to report.
+_ID_MATCHERS = {
+    prefix: re.compile(re.escape(prefix) + "[A-Za-z0-9_]+").fullmatch
+    for prefix in ("cus_", "acct_", "bpc_", "sub_", "si_")
+}
+_AFTER_COMPLETION_RETURN_URL = "flow_data.after_completion.redirect.return_url"
 _AFTER_COMPLETION_KEYS = frozenset({"type", "redirect", "hosted_confirmation"})
 _RETURN_URL_KEYS = frozenset({"return_url"})
 _CUSTOM_MESSAGE_KEYS = frozenset({"custom_message"})
@@ -350,11 +356,16 @@ def _string(value: object, path: str, *, max_length: int = MAX_STRING) -> str:
     return value
 
 
+def _is_id(value: object, prefix: str) -> bool:
+    return (
+        value.__class__ is str
+        and len(value) <= MAX_STRING
+        and _ID_MATCHERS[prefix](value) is not None
+    )
+
+
 def _stripe_id(value: object, path: str, prefix: str, what: str) -> None:
-    pattern = _ID_PATTERNS.get(prefix)
-    if pattern is None:
-        pattern = _ID_PATTERNS[prefix] = re.compile(re.escape(prefix) + "[A-Za-z0-9_]+")
-    if value.__class__ is str and len(value) <= MAX_STRING and pattern.fullmatch(value):
+    if _is_id(value, prefix):
         return
     text = _string(value, path)
     if not text.startswith(prefix) or _ID_CHARS.fullmatch(text) is None:
@@ -382,7 +393,7 @@ def _check_params(params: SessionCreateParams, allow_http_localhost: bool) -> No
         )
     if params.customer is not None and params.customer_account is not None:
         _fail("customer_account", "pass exactly one of customer and customer_account, not both")
-    if params.customer is not None:
+    if params.customer is not None and not _is_id(params.customer, "cus_"):
         customer = _string(params.customer, "customer")
         if "@" in customer:
             _fail(
@@ -421,27 +432,27 @@ def _check_flow_data(flow: object, allow_http_localhost: bool) -> None:
         )
     if flow.after_completion is not None:
         _check_after_completion(flow.after_completion, allow_http_localhost)
-    path = f"flow_data.{flow.type}"
     if isinstance(flow, SubscriptionCancelFlow):
-        _check_subscription(flow.subscription, path, "cancel")
+        _check_subscription(flow.subscription, flow.type, "cancel")
         if flow.retention is not None:
-            _check_retention(flow.retention, f"{path}.retention")
+            _check_retention(flow.retention, f"flow_data.{flow.type}.retention")
     elif isinstance(flow, SubscriptionUpdateFlow):
-        _check_subscription(flow.subscription, path, "update")
+        _check_subscription(flow.subscription, flow.type, "update")
     elif isinstance(flow, SubscriptionPauseFlow):
-        _check_subscription(flow.subscription, path, "pause")
+        _check_subscription(flow.subscription, flow.type, "pause")
     elif isinstance(flow, SubscriptionUpdateConfirmFlow):
-        _check_subscription(flow.subscription, path, "update")
-        _check_items(flow.items, f"{path}.items")
+        _check_subscription(flow.subscription, flow.type, "update")
+        _check_items(flow.items, f"flow_data.{flow.type}.items")
         if flow.discounts is not None:
-            _check_discounts(flow.discounts, f"{path}.discounts")
+            _check_discounts(flow.discounts, f"flow_data.{flow.type}.discounts")
 
 
-def _check_subscription(subscription: object, path: str, verb: str) -> None:
-    _required(
-        subscription, f"{path}.subscription", f"the ID (sub_...) of the subscription to {verb}"
-    )
-    _stripe_id(subscription, f"{path}.subscription", "sub_", "subscription")
+def _check_subscription(subscription: object, flow_type: str, verb: str) -> None:
+    if _is_id(subscription, "sub_"):
+        return
+    path = f"flow_data.{flow_type}.subscription"
+    _required(subscription, path, f"the ID (sub_...) of the subscription to {verb}")
+    _stripe_id(subscription, path, "sub_", "subscription")
 
 
 def _check_items(items: object, path: str) -> None:
@@ -454,15 +465,19 @@ def _check_items(items: object, path: str) -> None:
             "and the new price and/or quantity",
         )
     for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
         if not isinstance(item, UpdateConfirmItem):
-            _fail(item_path, f"expected an UpdateConfirmItem, got {_kind(item)}")
-        _required(item.id, f"{item_path}.id", "the subscription item's ID (si_...)")
-        _stripe_id(item.id, f"{item_path}.id", "si_", "subscription item")
-        if item.price is not None:
-            _string(item.price, f"{item_path}.price")
-        if item.quantity is not None:
-            _integer(item.quantity, f"{item_path}.quantity", minimum=0)
+            _fail(f"{path}[{index}]", f"expected an UpdateConfirmItem, got {_kind(item)}")
+        if not _is_id(item.id, "si_"):
+            _required(item.id, f"{path}[{index}].id", "the subscription item's ID (si_...)")
+            _stripe_id(item.id, f"{path}[{index}].id", "si_", "subscription item")
+        price = item.price
+        if price is not None and not (
+            price.__class__ is str and 0 < len(price) <= MAX_STRING and price.isascii()
+        ):
+            _string(price, f"{path}[{index}].price")
+        quantity = item.quantity
+        if quantity is not None and not (quantity.__class__ is int and quantity >= 0):
+            _integer(quantity, f"{path}[{index}].quantity", minimum=0)
 
 
 def _check_discounts(discounts: object, path: str) -> None:
@@ -508,7 +523,7 @@ def _check_after_completion(completion: object, allow_http_localhost: bool) -> N
     if completion.return_url is not None:
         check_return_url(
             completion.return_url,
-            f"{path}.redirect.return_url",
+            _AFTER_COMPLETION_RETURN_URL,
             allow_http_localhost=allow_http_localhost,
         )
     if completion.custom_message is not None:
@@ -543,9 +558,9 @@ def check_return_url(url: object, path: str, *, allow_http_localhost: bool = Fal
     With ``allow_http_localhost``, ``http://localhost``, ``127.0.0.1`` and
     ``[::1]`` are accepted too.
     """
+    if url.__class__ is str and len(url) <= MAX_STRING and _PLAIN_HTTPS_URL.fullmatch(url):
+        return url
     text = _string(url, path)
-    if _PLAIN_HTTPS_URL.fullmatch(text):
-        return text
     absolute = "must be an absolute https:// URL, e.g. request.url_for('account')"
     if not text.isascii():
         _fail(
