@@ -2,7 +2,10 @@
 
 import itertools
 import json
+import os
+import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -558,3 +561,55 @@ async def test_sync_and_async_clients_agree(scenario: Scenario) -> None:
         assert headers["Idempotency-Key"] == expected_key
         assert headers["Authorization"] == "Bearer sk_test_[redacted]"
         assert headers.get("Stripe-Account") == scenario.options.get("stripe_account")
+
+
+def test_default_idempotency_keys_are_unique_across_threads() -> None:
+    """Keys made by 8 threads at once (the default factory) are all distinct and well formed."""
+    from lattice_stripe.client import new_idempotency_key
+
+    def make(count: int) -> list[str]:
+        return [new_idempotency_key() for _ in range(count)]
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = [key for batch in pool.map(make, [5000] * 8) for key in batch]
+    assert len(set(keys)) == len(keys) == 40_000
+    assert all(0 < len(key) <= 255 and key.isprintable() for key in keys)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_repeats_its_parents_idempotency_keys() -> None:
+    """A forked worker (gunicorn --preload) draws its own key prefix: no key is shared."""
+    from lattice_stripe.client import new_idempotency_key
+
+    parent_before = new_idempotency_key()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads; the child only writes.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child process
+        try:
+            os.write(write_end, json.dumps([new_idempotency_key() for _ in range(3)]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_keys = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    parent_after = [new_idempotency_key() for _ in range(3)]
+    prefix = parent_before.rsplit("-", 1)[0]
+    assert all(key.rsplit("-", 1)[0] == prefix for key in parent_after)
+    assert all(key.rsplit("-", 1)[0] != prefix for key in child_keys)
+    assert set(child_keys).isdisjoint({parent_before, *parent_after})
+
+
+def test_every_client_call_gets_a_new_idempotency_key() -> None:
+    """Two creates through one client send two different generated Idempotency-Keys."""
+    fake = RecordingTransport()
+    with Client(API_KEY, transport=fake) as client:
+        client.billing_portal.sessions.create(PARAMS)
+        client.billing_portal.sessions.create(PARAMS)
+    first, second = (request.idempotency_key for request in fake.requests)
+    assert first is not None
+    assert second is not None
+    assert first != second

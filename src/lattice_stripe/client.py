@@ -5,9 +5,11 @@ return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
 
+import itertools
 import logging
 import os
 import random as _random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
@@ -36,9 +38,45 @@ Params = Mapping[str, object] | SessionCreateParams
 Flow = Generator[Step, HttpResponse | None, Session]
 
 
+class _IdempotencyKeys:
+    """Unique keys without a system call per key: a random prefix per process, then a count.
+
+    The prefix is 128 bits from the OS's CSPRNG, drawn again in a forked child
+    (a pre-forking server's workers must never share keys: Stripe would replay
+    one worker's session to another's customer). ``os.urandom`` per key would
+    release the GIL for its system call on every request, which costs threaded
+    servers a thread switch each time.
+    """
+
+    def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        self._prefix = os.urandom(16).hex() + "-"
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        # next() on itertools.count is one atomic step under the GIL.
+        return self._prefix + str(next(self._count))
+
+
+_idempotency_keys = _IdempotencyKeys()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_idempotency_keys._start)
+
+
+# A free-threaded interpreter gives no atomic next() on a shared counter.
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
 def new_idempotency_key() -> str:
-    """A fresh random idempotency key: 128 bits from the OS's CSPRNG, as hex."""
-    return os.urandom(16).hex()
+    """A fresh idempotency key, unique across processes, forks and threads.
+
+    A random 128-bit prefix per process (from the OS's CSPRNG, drawn again
+    after a fork) and a counter; on a free-threaded interpreter, 128 fresh
+    random bits per key.
+    """
+    return _idempotency_keys() if _GIL else os.urandom(16).hex()
 
 
 def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: float) -> None:
