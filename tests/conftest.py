@@ -2,12 +2,19 @@
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from lattice_stripe import AsyncClient, Client
 from lattice_stripe.adapters.recording import RecordingTransport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from emulator_support import FakeClock
+    from lattice_stripe.emulator import RunningEmulator
 
 # "ci" bounds property tests so the whole suite stays fast on two cores; "thorough"
 # is for hunting bugs locally (HYPOTHESIS_PROFILE=thorough). Timing health checks
@@ -49,3 +56,31 @@ async def async_stripe_client(fake_stripe: RecordingTransport) -> AsyncIterator[
         "sk_test_fixture0key", transport=fake_stripe, sleep=_no_async_sleep
     ) as client:
         yield client
+
+
+# The emulator's fixtures import aiohttp and the emulator only when a test asks
+# for them; a module may override them (the portal tests' emulator sends webhooks).
+@pytest.fixture
+def clock() -> "FakeClock":
+    """Time that moves only when a test says so."""
+    from emulator_support import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+async def running(clock: "FakeClock") -> "AsyncIterator[RunningEmulator]":
+    """An emulator with the packaged seed on an ephemeral loopback port."""
+    from lattice_stripe.emulator import Emulator, serve
+
+    async with serve(Emulator(clock=clock)) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> "AsyncIterator[aiohttp.ClientSession]":
+    """A plain HTTP client."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        yield session

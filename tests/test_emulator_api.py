@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,26 +42,6 @@ FLOW_FIELDS = {
     "subscription_update_confirm",
     "type",
 }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """Time that moves only when a test says so."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def running(clock: FakeClock) -> AsyncIterator[RunningEmulator]:
-    """An emulator with the packaged seed on an ephemeral loopback port."""
-    async with serve(Emulator(clock=clock)) as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def create(

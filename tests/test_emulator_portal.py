@@ -32,12 +32,6 @@ HOME = "/p/portal"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """Time that moves only when a test says so."""
-    return FakeClock()
-
-
-@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     """The app's webhook endpoint, on loopback."""
     async with webhook_receiver() as receiver:
@@ -49,13 +43,6 @@ async def running(clock: FakeClock, receiver: Receiver) -> AsyncIterator[Running
     """An emulator sending webhooks to ``receiver``."""
     async with serve(Emulator(clock=clock, webhook_url=receiver.url)) as running:
         yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client for the API."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ reset, over real loopback HTTP."""
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import attrs
@@ -12,33 +11,13 @@ import pytest
 from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, browser, webhook_receiver
-from lattice_stripe.emulator import Emulator, RunningEmulator, load_seed, serve
+from lattice_stripe.emulator import Emulator, RunningEmulator, load_seed
 from lattice_stripe.emulator.state import Change
 from lattice_stripe.emulator.webhooks import WebhookDispatcher
 
 RESET = "/_emulator/reset"
 HOME = "/p/portal"
 SECRET = "whsec_reset"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """Time that moves only when a test says so."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def running(clock: FakeClock) -> AsyncIterator[RunningEmulator]:
-    """An emulator with the packaged seed on an ephemeral loopback port."""
-    async with serve(Emulator(clock=clock)) as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP client."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def logged_events(http: aiohttp.ClientSession, running: RunningEmulator) -> list[str]:
