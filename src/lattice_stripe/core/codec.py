@@ -13,6 +13,7 @@ type or a missing required field is a
 :class:`~lattice_stripe.core.errors.ResponseDecodeError`, never a ``KeyError``.
 """
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -455,15 +456,12 @@ def _converter(detailed: bool = False) -> "cattrs.Converter":
     return converter
 
 
+@functools.cache
 def _session_hook() -> Callable[[Any, Any], Session]:
     """The fast converter's generated Session hook, called without the per-call type dispatch."""
-    global _structure_session
-    if _structure_session is None:
-        _structure_session = _converter().get_structure_hook(Session)
-    return _structure_session
+    return _converter().get_structure_hook(Session)
 
 
-_structure_session: Callable[[Any, Any], Session] | None = None
 _decode_json = json.JSONDecoder().decode
 
 
