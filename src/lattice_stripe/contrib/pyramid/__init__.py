@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
-from pyramid.httpexceptions import HTTPSeeOther, exception_response
+from pyramid.httpexceptions import HTTPException, HTTPSeeOther, exception_response
 from pyramid.interfaces import PHASE0_CONFIG, PHASE1_CONFIG
 from pyramid.registry import Registry
 from pyramid.request import Request
@@ -271,6 +271,11 @@ def _response(reply: WebhookReply) -> Response:
     return Response(body=reply.body, status=reply.status, content_type="application/json")
 
 
+def _raised(reply: WebhookReply) -> HTTPException:
+    """A failure reply to raise, not return: a transaction manager (pyramid_tm) then aborts."""
+    return exception_response(reply.status, body=reply.body, content_type="application/json")
+
+
 def add_stripe_webhook_view(
     config: Configurator,
     route_name: str,
@@ -319,20 +324,15 @@ def add_stripe_webhook_view(
             outcome.handler(outcome.event)
         except Exception:
             log_handler_failure(outcome.event)
-            reply = receiver.failed(outcome)
-            raise exception_response(
-                reply.status, body=reply.body, content_type="application/json"
-            ) from None
+            raise _raised(receiver.failed(outcome)) from None
         except BaseException:
             # The worker is exiting (a timeout, a signal): left claimed, every
             # redelivery would be answered 409 until Stripe gives up.
             receiver.failed(outcome)
             raise
         reply = receiver.succeeded(outcome)
-        if reply.status >= 500:
-            # The store could not record the event (store_failed): raised like
-            # a handler failure, so that a transaction manager aborts alike.
-            raise exception_response(reply.status, body=reply.body, content_type="application/json")
+        if reply.status >= 500:  # store_failed: the store could not record the event
+            raise _raised(reply)
         return _response(reply)
 
     config.action(key, register)
