@@ -69,6 +69,7 @@ def start(
     max_retries: int = 2,
     randoms: Iterator[float] | None = None,
     new_key: Callable[[], str] = lambda: "generated-key",
+    monotonic: Callable[[], float] = lambda: 0.0,
     **config: Any,
 ) -> Flow:
     draws = randoms if randoms is not None else itertools.repeat(0.5)
@@ -78,6 +79,7 @@ def start(
         options or CallOptions(),
         new_idempotency_key=new_key,
         random=lambda: next(draws),
+        monotonic=monotonic,
     )
 
 
@@ -168,6 +170,58 @@ def test_retry_after_beyond_the_cap_raises() -> None:
     first_request(flow)
     with pytest.raises(RateLimitError):
         flow.send(error_response(429, **{"Retry-After": "30"}))
+
+
+class FakeMonotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_attempt_is_handed_the_call_deadline() -> None:
+    """The first attempt gets the client's whole deadline; a per-call deadline wins over it."""
+    assert first_request(start(deadline=42.0)).deadline == 42.0
+    assert first_request(start(options=CallOptions(deadline=7.5), deadline=42.0)).deadline == 7.5
+
+
+def test_a_retry_is_handed_what_is_left_of_the_deadline() -> None:
+    """After a failed attempt and its sleep, the next attempt may use only the time that is left."""
+    clock = FakeMonotonic()
+    flow = start(deadline=10.0, monotonic=clock)
+    first_request(flow)
+    clock.now += 3.0  # the first attempt took 3 s
+    sleep = flow.throw(APIConnectionError("connection reset"))
+    assert sleep == Sleep(0.375)
+    clock.now += sleep.seconds
+    retry = as_request(flow.send(None))
+    assert retry.deadline == pytest.approx(10.0 - 3.0 - 0.375)
+
+
+def test_no_retry_when_the_backoff_would_outlast_the_deadline() -> None:
+    """A retryable failure with no time left for another attempt raises the failure at once."""
+    clock = FakeMonotonic()
+    flow = start(deadline=5.0, monotonic=clock)
+    first_request(flow)
+    clock.now += 4.9
+    failure = APIConnectionError("timed out waiting for Stripe's response")
+    with pytest.raises(APIConnectionError) as info:
+        flow.throw(failure)
+    assert info.value is failure
+
+
+def test_no_retry_of_a_5xx_when_the_deadline_is_spent() -> None:
+    """A 503 that would be retried is raised as an APIError once the deadline leaves no room."""
+    clock = FakeMonotonic()
+    flow = start(deadline=5.0, monotonic=clock)
+    first_request(flow)
+    clock.now += 4.8
+    with pytest.raises(APIError) as info:
+        flow.send(error_response(503))
+    assert info.value.status == 503
 
 
 @pytest.mark.parametrize("status", [409, 429, 500, 502, 503])
@@ -287,6 +341,8 @@ def test_validation_error_before_any_yield(params: dict[str, object]) -> None:
         (CallOptions(timeout=0), "timeout"),
         (CallOptions(timeout=float("inf")), "timeout"),
         (CallOptions(timeout=float("nan")), "timeout"),
+        (CallOptions(deadline=0), "deadline"),
+        (CallOptions(deadline=-1.0), "deadline"),
         (CallOptions(max_retries=-1), "max_retries"),
     ],
 )
@@ -373,6 +429,26 @@ def test_client_settings_shape_the_request() -> None:
         3.0,
         4096,
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("timeout", -1),
+        ("timeout", 0),
+        ("connect_timeout", float("inf")),
+        ("deadline", 0),
+        ("deadline", float("nan")),
+        ("deadline", True),
+        ("max_retries", -1),
+        ("max_response_bytes", 0),
+    ],
+)
+def test_bad_client_settings_are_refused_naming_the_setting(setting: str, value: object) -> None:
+    """A client setting out of its range raises ValidationError naming it, before any call."""
+    with pytest.raises(ValidationError) as info:
+        ClientConfig(api_key=API_KEY, **{setting: value})  # type: ignore[arg-type]
+    assert info.value.path == setting
 
 
 # -- one scenario table, both clients ----------------------------------------------

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from lattice_stripe.client import AsyncClient, Client
+from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.errors import (
     APIConnectionError,
     APIError,
@@ -25,7 +26,6 @@ from lattice_stripe.core.errors import (
     StripeError,
     ValidationError,
 )
-from lattice_stripe.core.flow import API_VERSION
 from lattice_stripe.core.guard import guard
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.params import (

@@ -14,10 +14,17 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 
-from lattice_stripe.core.errors import APIConnectionError
-from lattice_stripe.core.flow import (
+from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
+from lattice_stripe.core.errors import APIConnectionError
+from lattice_stripe.core.flow import (
     CallOptions,
     ClientConfig,
     Sleep,
@@ -27,7 +34,13 @@ from lattice_stripe.core.flow import (
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.params import SessionCreateParams
-from lattice_stripe.core.ports import AsyncTransport, IdGenerator, RandomSource, SyncTransport
+from lattice_stripe.core.ports import (
+    AsyncTransport,
+    IdGenerator,
+    Monotonic,
+    RandomSource,
+    SyncTransport,
+)
 from lattice_stripe.core.session import Session
 
 __all__ = ["AsyncClient", "Client"]
@@ -101,10 +114,12 @@ class _Settings:
         stripe_version: str,
         timeout: float,
         connect_timeout: float,
+        deadline: float,
         max_retries: int,
         max_response_bytes: int,
         allow_http_localhost: bool,
         random: RandomSource,
+        monotonic: Monotonic,
         idempotency_key_factory: IdGenerator,
     ) -> None:
         self._config = ClientConfig(
@@ -113,11 +128,13 @@ class _Settings:
             stripe_version=stripe_version,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            deadline=deadline,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             allow_http_localhost=allow_http_localhost,
         )
         self._random = random
+        self._monotonic = monotonic
         self._new_key = idempotency_key_factory
 
     def _flow(self, params: Params, options: CallOptions) -> Flow:
@@ -127,6 +144,7 @@ class _Settings:
             options,
             new_idempotency_key=self._new_key,
             random=self._random,
+            monotonic=self._monotonic,
         )
 
     def __repr__(self) -> str:
@@ -153,13 +171,15 @@ class Client(_Settings):
         transport: SyncTransport | None = None,
         base_url: str = DEFAULT_BASE_URL,
         stripe_version: str = API_VERSION,
-        timeout: float = 80.0,
-        connect_timeout: float = 30.0,
-        max_retries: int = 2,
-        max_response_bytes: int = 1 << 20,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_http_localhost: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         random: RandomSource = _random.random,
+        monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
         super().__init__(
@@ -168,10 +188,12 @@ class Client(_Settings):
             stripe_version=stripe_version,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            deadline=deadline,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             allow_http_localhost=allow_http_localhost,
             random=random,
+            monotonic=monotonic,
             idempotency_key_factory=idempotency_key_factory,
         )
         if transport is None:
@@ -237,13 +259,15 @@ class AsyncClient(_Settings):
         transport: AsyncTransport | None = None,
         base_url: str = DEFAULT_BASE_URL,
         stripe_version: str = API_VERSION,
-        timeout: float = 80.0,
-        connect_timeout: float = 30.0,
-        max_retries: int = 2,
-        max_response_bytes: int = 1 << 20,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_http_localhost: bool = False,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         random: RandomSource = _random.random,
+        monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
         super().__init__(
@@ -252,10 +276,12 @@ class AsyncClient(_Settings):
             stripe_version=stripe_version,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            deadline=deadline,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             allow_http_localhost=allow_http_localhost,
             random=random,
+            monotonic=monotonic,
             idempotency_key_factory=idempotency_key_factory,
         )
         if transport is None:
@@ -324,6 +350,7 @@ class Sessions:
         api_key: str | None = None,
         stripe_version: str | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
         max_retries: int | None = None,
     ) -> Session:
         """Create a portal session; redirect the customer to ``session.url`` at once.
@@ -338,6 +365,7 @@ class Sessions:
             stripe_account=stripe_account,
             stripe_version=stripe_version,
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals
@@ -359,6 +387,7 @@ class AsyncSessions:
         api_key: str | None = None,
         stripe_version: str | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
         max_retries: int | None = None,
     ) -> Session:
         """Create a portal session; the awaited twin of :meth:`Sessions.create`."""
@@ -368,6 +397,7 @@ class AsyncSessions:
             stripe_account=stripe_account,
             stripe_version=stripe_version,
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals

@@ -41,8 +41,8 @@ from lattice_stripe.contrib import (
     portal_error_message,
     portal_session_params,
 )
+from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from lattice_stripe.core.errors import APIConnectionError, StripeError
-from lattice_stripe.core.flow import DEFAULT_BASE_URL
 from lattice_stripe.core.ports import AsyncTransport, Clock
 from lattice_stripe.core.webhooks import (
     DEFAULT_MAX_BODY_BYTES,
@@ -77,8 +77,8 @@ def stripe_lifespan(
     *,
     transport: AsyncTransport | None = None,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = 80.0,
-    max_retries: int = 2,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     allow_http_localhost: bool = False,
     inner: Lifespan | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]:

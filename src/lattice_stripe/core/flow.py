@@ -21,11 +21,20 @@ from urllib.parse import urlsplit
 import attrs
 
 from lattice_stripe.core.codec import decode_session, encode_session_params
+from lattice_stripe.core.config import (
+    API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from lattice_stripe.core.errors import APIConnectionError, ValidationError, error_from_response
 from lattice_stripe.core.guard import guard
 from lattice_stripe.core.http import Headers, HttpRequest, HttpResponse
 from lattice_stripe.core.params import SessionCreateParams
-from lattice_stripe.core.ports import IdGenerator, RandomSource
+from lattice_stripe.core.ports import IdGenerator, Monotonic, RandomSource
 from lattice_stripe.core.retry import RetryPolicy
 from lattice_stripe.core.session import Session
 from lattice_stripe.core.version import VERSION
@@ -44,8 +53,6 @@ __all__ = [
     "is_live_key",
 ]
 
-API_VERSION = "2026-10-28.endive"
-DEFAULT_BASE_URL = "https://api.stripe.com"
 SESSIONS_PATH = "/v1/billing_portal/sessions"
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -99,10 +106,11 @@ class ClientConfig:
     api_key: str = attrs.field(repr=False)
     base_url: str = DEFAULT_BASE_URL
     stripe_version: str = API_VERSION
-    timeout: float = 80.0
-    connect_timeout: float = 30.0
-    max_retries: int = 2
-    max_response_bytes: int = 1 << 20
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_http_localhost: bool = False
     # Derived once here, not on every call.
     sessions_url: str = attrs.field(init=False, repr=False, eq=False)
@@ -123,6 +131,7 @@ class ClientConfig:
         _check_base_url(self.base_url, is_live_key(self.api_key))
         _check_timeout(self.timeout, "timeout")
         _check_timeout(self.connect_timeout, "connect_timeout")
+        _check_timeout(self.deadline, "deadline")
         _check_retries(self.max_retries)
         if (
             isinstance(self.max_response_bytes, bool)
@@ -157,6 +166,7 @@ class CallOptions:
     stripe_account: str | None = None
     stripe_version: str | None = None
     timeout: float | None = None
+    deadline: float | None = None
     max_retries: int | None = None
 
     def __reduce__(self) -> NoReturn:
@@ -173,6 +183,7 @@ def call_options(
     stripe_account: str | None = None,
     stripe_version: str | None = None,
     timeout: float | None = None,
+    deadline: float | None = None,
     max_retries: int | None = None,
 ) -> CallOptions:
     """The per-call options; the shared :data:`NO_OPTIONS` when none is set."""
@@ -182,6 +193,7 @@ def call_options(
         and stripe_account is None
         and stripe_version is None
         and timeout is None
+        and deadline is None
         and max_retries is None
     ):
         return NO_OPTIONS
@@ -191,6 +203,7 @@ def call_options(
         stripe_account=stripe_account,
         stripe_version=stripe_version,
         timeout=timeout,
+        deadline=deadline,
         max_retries=max_retries,
     )
 
@@ -274,6 +287,8 @@ def _check_options(options: CallOptions) -> None:
         )
     if options.timeout is not None:
         _check_timeout(options.timeout, "timeout")
+    if options.deadline is not None:
+        _check_timeout(options.deadline, "deadline")
     if options.max_retries is not None:
         _check_retries(options.max_retries)
 
@@ -285,10 +300,14 @@ def create_session(
     *,
     new_idempotency_key: IdGenerator,
     random: RandomSource,
+    monotonic: Monotonic,
 ) -> Generator[Step, HttpResponse | None, Session]:
     """Drive ``POST /v1/billing_portal/sessions``: check, send, retry, decode.
 
     Raises ValidationError before the first yield, so bad input sends nothing.
+    The whole call keeps to its deadline, read on ``monotonic``: each attempt
+    is handed what is left of it, and a retry whose backoff would not leave
+    time for another attempt is not made (the last error is raised instead).
     """
     checked = guard(params, allow_http_localhost=config.allow_http_localhost)
     if options is not NO_OPTIONS:
@@ -299,6 +318,7 @@ def create_session(
         if options.max_retries is None
         else RetryPolicy(max_retries=options.max_retries)
     )
+    deadline = options.deadline or config.deadline
     request = HttpRequest(
         method="POST",
         url=config.sessions_url,
@@ -306,16 +326,20 @@ def create_session(
         body=encode_session_params(checked),
         timeout=options.timeout or config.timeout,
         connect_timeout=min(config.connect_timeout, options.timeout or config.connect_timeout),
+        deadline=deadline,
         max_response_bytes=config.max_response_bytes,
     )
+    started = monotonic()
     retries = 0
     while True:
+        last: HttpResponse | APIConnectionError
         try:
             response = yield request
         except APIConnectionError as error:
             delay = policy.after_failure(retries, error, random())
             if delay is None:
                 raise
+            last = error
         else:
             if response is None:
                 raise TypeError("the driver must send back the HttpResponse of each request")
@@ -328,11 +352,20 @@ def create_session(
                 )
             delay = policy.after_response(retries, response, random())
             if delay is None:
-                raise error_from_response(
-                    response.status,
-                    response.body,
-                    request_id=response.request_id,
-                    idempotency_key=idempotency_key,
-                )
+                raise _error(response, idempotency_key)
+            last = response
+        if deadline - (monotonic() - started) <= delay:
+            # No time for another attempt after the wait: the last answer stands.
+            raise last if isinstance(last, APIConnectionError) else _error(last, idempotency_key)
         retries += 1
         yield Sleep(delay)
+        request = attrs.evolve(request, deadline=deadline - (monotonic() - started))
+
+
+def _error(response: HttpResponse, idempotency_key: str) -> Exception:
+    return error_from_response(
+        response.status,
+        response.body,
+        request_id=response.request_id,
+        idempotency_key=idempotency_key,
+    )

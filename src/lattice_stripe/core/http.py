@@ -10,6 +10,12 @@ from typing import NoReturn
 
 import attrs
 
+from lattice_stripe.core.config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+)
 from lattice_stripe.core.redaction import mask_key
 
 __all__ = ["Headers", "HttpRequest", "HttpResponse", "redacted_headers"]
@@ -67,17 +73,23 @@ def _refuse_pickle(value: object) -> NoReturn:
 class HttpRequest:
     """One HTTP request to send. ``repr`` masks the ``Authorization`` header.
 
-    ``timeout`` bounds each read and ``connect_timeout`` the connection set-up,
-    in seconds; a transport must refuse a body over ``max_response_bytes``.
+    In seconds: ``timeout`` bounds each wait for the server's next bytes,
+    ``connect_timeout`` the connection set-up, and ``deadline`` the whole
+    attempt (pool wait, connect, send, headers and body), counted from the
+    moment the transport is handed the request. A transport raises
+    :class:`~lattice_stripe.core.errors.APIConnectionError` (its message says
+    "timed out") once any of them is exceeded, and refuses a body over
+    ``max_response_bytes``.
     """
 
     method: str
     url: str
     headers: Mapping[str, str] = attrs.field(repr=_headers_repr, converter=_as_headers)
     body: bytes = b""
-    timeout: float = 80.0
-    connect_timeout: float = 30.0
-    max_response_bytes: int = 1 << 20
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __reduce__(self) -> NoReturn:
         _refuse_pickle(self)

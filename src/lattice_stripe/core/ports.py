@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 
-__all__ = ["AsyncTransport", "Clock", "IdGenerator", "RandomSource", "SyncTransport"]
+__all__ = ["AsyncTransport", "Clock", "IdGenerator", "Monotonic", "RandomSource", "SyncTransport"]
 
 
 @runtime_checkable
@@ -42,6 +42,12 @@ class AsyncTransport(Protocol):
 
 class Clock(Protocol):
     """Wall-clock time in seconds since the epoch (``time.time`` fits)."""
+
+    def __call__(self) -> float: ...
+
+
+class Monotonic(Protocol):
+    """Seconds on a clock that never goes back, for deadlines (``time.monotonic`` fits)."""
 
     def __call__(self) -> float: ...
 

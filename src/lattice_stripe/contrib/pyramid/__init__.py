@@ -48,8 +48,8 @@ from lattice_stripe.contrib import (
     portal_error_message,
     portal_session_params,
 )
+from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
-from lattice_stripe.core.flow import DEFAULT_BASE_URL
 from lattice_stripe.core.ports import Clock, SyncTransport
 from lattice_stripe.core.webhooks import (
     DEFAULT_MAX_BODY_BYTES,
@@ -142,8 +142,8 @@ class StripeSettings:
 
     api_key: str = attrs.field(repr=False)
     webhook_secrets: tuple[str, ...] = attrs.field(repr=False, default=())
-    timeout: float = 80.0
-    max_retries: int = 2
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
     base_url: str = DEFAULT_BASE_URL
     allow_http_localhost: bool = False
 
@@ -158,8 +158,8 @@ class StripeSettings:
         return cls(
             api_key=api_key,
             webhook_secrets=_secrets(settings, "webhook_secrets"),
-            timeout=_seconds(settings, "timeout", 80.0),
-            max_retries=_integer(settings, "max_retries", 2),
+            timeout=_seconds(settings, "timeout", DEFAULT_TIMEOUT),
+            max_retries=_integer(settings, "max_retries", DEFAULT_MAX_RETRIES),
             base_url=str(_given(settings, "base_url") or DEFAULT_BASE_URL).strip(),
             allow_http_localhost=_flag(settings, "allow_http_localhost"),
         )
