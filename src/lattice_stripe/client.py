@@ -41,6 +41,7 @@ from lattice_stripe.core.ports import (
     RandomSource,
     SyncTransport,
 )
+from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.session import Session
 
 __all__ = ["AsyncClient", "Client"]
@@ -148,10 +149,16 @@ class _Settings:
         )
 
     def __repr__(self) -> str:
+        # Also shown for a client whose construction failed half-way (rendered
+        # in a traceback's locals), so nothing here may be assumed set.
+        config = getattr(self, "_config", None)
+        transport = getattr(self, "_transport", None)
+        if config is None:
+            return f"{type(self).__name__}(<not configured>)"
         return (
-            f"{type(self).__name__}(base_url={self._config.base_url!r}, "
-            f"stripe_version={self._config.stripe_version!r}, "
-            f"transport={type(self._transport).__name__})"  # type: ignore[attr-defined]
+            f"{type(self).__name__}(base_url={config.base_url!r}, "
+            f"stripe_version={config.stripe_version!r}, "
+            f"transport={type(transport).__name__})"
         )
 
 
@@ -182,27 +189,34 @@ class Client(_Settings):
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            max_response_bytes=max_response_bytes,
-            allow_http_localhost=allow_http_localhost,
-            random=random,
-            monotonic=monotonic,
-            idempotency_key_factory=idempotency_key_factory,
-        )
-        if transport is None:
-            from lattice_stripe.adapters.urllib3 import Urllib3Transport
+        try:
+            super().__init__(
+                api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                max_response_bytes=max_response_bytes,
+                allow_http_localhost=allow_http_localhost,
+                random=random,
+                monotonic=monotonic,
+                idempotency_key_factory=idempotency_key_factory,
+            )
+            if transport is None:
+                from lattice_stripe.adapters.urllib3 import Urllib3Transport
 
-            transport = Urllib3Transport()
-        self._transport: SyncTransport = transport
-        self._sleep = sleep
-        self.billing_portal = BillingPortal(sessions=Sessions(self))
+                transport = Urllib3Transport()
+            self._transport: SyncTransport = transport
+            self._sleep = sleep
+            self.billing_portal = BillingPortal(sessions=Sessions(self))
+        except BaseException as error:
+            # The key must not stay in this frame's locals, nor the
+            # configuration's below, for a traceback rendered with them.
+            del api_key
+            clear_frame_locals(error)
+            raise
 
     def _run(self, flow: Flow) -> Session:
         try:
@@ -226,6 +240,11 @@ class Client(_Settings):
         except StopIteration as done:
             session: Session = done.value
             return session
+        except BaseException as error:
+            # Whatever ends the call (a failure, a timeout, a cancellation, a
+            # signal) passed through frames holding the key and the response.
+            clear_frame_locals(error)
+            raise
 
     def close(self) -> None:
         """Close the transport (its connection pool)."""
@@ -270,31 +289,38 @@ class AsyncClient(_Settings):
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            max_response_bytes=max_response_bytes,
-            allow_http_localhost=allow_http_localhost,
-            random=random,
-            monotonic=monotonic,
-            idempotency_key_factory=idempotency_key_factory,
-        )
-        if transport is None:
-            from lattice_stripe.adapters.aiohttp import AiohttpTransport
+        try:
+            super().__init__(
+                api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                max_response_bytes=max_response_bytes,
+                allow_http_localhost=allow_http_localhost,
+                random=random,
+                monotonic=monotonic,
+                idempotency_key_factory=idempotency_key_factory,
+            )
+            if transport is None:
+                from lattice_stripe.adapters.aiohttp import AiohttpTransport
 
-            transport = AiohttpTransport()
-        self._transport: AsyncTransport = transport
-        if sleep is None:
-            import asyncio  # here, so that the sync client never pays for importing asyncio
+                transport = AiohttpTransport()
+            self._transport: AsyncTransport = transport
+            if sleep is None:
+                import asyncio  # here, so that the sync client never pays for importing asyncio
 
-            sleep = asyncio.sleep
-        self._sleep = sleep
-        self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
+                sleep = asyncio.sleep
+            self._sleep = sleep
+            self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
+        except BaseException as error:
+            # The key must not stay in this frame's locals, nor the
+            # configuration's below, for a traceback rendered with them.
+            del api_key
+            clear_frame_locals(error)
+            raise
 
     async def _run(self, flow: Flow) -> Session:
         try:
@@ -318,6 +344,11 @@ class AsyncClient(_Settings):
         except StopIteration as done:
             session: Session = done.value
             return session
+        except BaseException as error:
+            # Whatever ends the call (a failure, a timeout, a cancellation, a
+            # signal) passed through frames holding the key and the response.
+            clear_frame_locals(error)
+            raise
 
     async def aclose(self) -> None:
         """Close the transport (its aiohttp session, if the transport owns it)."""
