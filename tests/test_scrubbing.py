@@ -77,7 +77,7 @@ def test_scrub_leaves_ordinary_text_alone(text: str) -> None:
 
 
 @given(
-    before=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30),
+    before=st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30),
     encoding=st.sampled_from(["plain", "json", "percent", "path", "schemeless"]),
 )
 def test_scrub_removes_portal_urls_whatever_surrounds_them(before: str, encoding: str) -> None:
