@@ -55,10 +55,11 @@ def _carries_secret(value: object, depth: int = 0) -> bool:
         return False
     if isinstance(value, str):
         return scrub(value) != value
-    if attrs.has(type(value)):
+    cls = type(value)
+    if attrs.has(cls):
         return any(
             _carries_secret(getattr(value, field.name, None), depth + 1)
-            for field in attrs.fields(type(value))
+            for field in attrs.fields(cls)
         )
     if isinstance(value, Mapping):
         return any(
@@ -89,10 +90,11 @@ def pytest_assertrepr_compare(
         f"{_shown(left)} {op} {_shown(right)}",
         "(contents hidden: the values hold a portal session URL or an API key)",
     ]
-    if type(left) is type(right) and attrs.has(type(left)):
+    cls = type(left)
+    if cls is type(right) and attrs.has(cls):
         differing = [
             field.name
-            for field in attrs.fields(type(left))
+            for field in attrs.fields(cls)
             if field.eq and getattr(left, field.name) != getattr(right, field.name)
         ]
         lines.append(f"Differing attributes: {differing!r}")
