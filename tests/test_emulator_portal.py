@@ -80,6 +80,30 @@ async def open_portal(
     return opened.location
 
 
+def deep_link(
+    flow_type: str,
+    detail: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    customer: str = "cus_demo",
+) -> dict[str, Any]:
+    """Session params for a ``flow_data`` deep link of ``flow_type``."""
+    flow: dict[str, Any] = {"type": flow_type}
+    if detail is not None:
+        flow[flow_type] = detail
+    if after is not None:
+        flow["after_completion"] = after
+    return {"customer": customer, "flow_data": flow}
+
+
+@pytest.fixture
+async def portal(
+    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+) -> Browser:
+    """The customer's browser with cus_demo's portal homepage open."""
+    await open_portal(http, running, customer_browser)
+    return customer_browser
+
+
 def events(receiver: Receiver) -> list[Event]:
     """The deliveries the endpoint got, each checked by the library's signature verifier."""
     found = []
@@ -162,25 +186,19 @@ async def test_unknown_session_url_is_an_error_page(
 
 
 async def test_open_portal_times_out(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     clock: FakeClock,
 ) -> None:
     """An opened portal stops working once its visit time is over."""
-    await open_portal(http, running, customer_browser)
     clock.advance(3601)
-    page = await customer_browser.get(HOME)
+    page = await portal.get(HOME)
     assert page.status == 410
     assert "timed out" in page.text
 
 
-async def test_portal_pages_send_no_referrer_and_are_not_cached(
-    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
-) -> None:
+async def test_portal_pages_send_no_referrer_and_are_not_cached(portal: Browser) -> None:
     """Portal pages forbid Referer leaks, framing and caching."""
-    await open_portal(http, running, customer_browser)
-    page = await customer_browser.get(HOME)
+    page = await portal.get(HOME)
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
@@ -203,47 +221,37 @@ async def test_homepage_lists_subscriptions_payment_method_and_return_link(
 
 
 async def test_forms_without_the_csrf_token_change_nothing(
-    http: aiohttp.ClientSession,
     running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """A POST with a missing or foreign CSRF token is refused with 403 and sends no event."""
-    await open_portal(http, running, customer_browser)
-    missing = await customer_browser.post(f"{HOME}/cancel/sub_demo", {"when": "now"})
-    forged = await customer_browser.post(
-        f"{HOME}/cancel/sub_demo", {"when": "now", "csrf_token": "guess"}
-    )
+    missing = await portal.post(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    forged = await portal.post(f"{HOME}/cancel/sub_demo", {"when": "now", "csrf_token": "guess"})
     assert (missing.status, forged.status) == (403, 403)
     assert running.emulator.store.subscriptions["sub_demo"].status == "active"
     assert running.emulator.webhooks.log == []
     assert receiver.received == []
 
 
-async def test_an_oversized_form_is_a_413_page_that_says_so(
-    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
-) -> None:
+async def test_an_oversized_form_is_a_413_page_that_says_so(portal: Browser) -> None:
     """A form body over the size limit gets a 413 page about the request, not 'no such page'."""
-    await open_portal(http, running, customer_browser)
-    page = await customer_browser.post(f"{HOME}/customer", {"name": "x" * 300_000})
+    page = await portal.post(f"{HOME}/customer", {"name": "x" * 300_000})
     assert page.status == 413
     assert "could not take this request" in page.text
     assert "no such page" not in page.text
 
 
 async def test_cancel_at_period_end_sends_subscription_updated(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """Canceling at period end sets cancel_at_period_end and sends a signed .updated event."""
-    await open_portal(http, running, customer_browser)
-    done = await customer_browser.submit(
+    done = await portal.submit(
         f"{HOME}/cancel/sub_demo", {"when": "period_end", "reason": "too_expensive"}
     )
     assert (done.status, done.location) == (303, HOME)
-    page = await customer_browser.get(HOME)
+    page = await portal.get(HOME)
     assert "will be canceled on" in page.text
     assert "Cancels on" in page.text
     [event] = events(receiver)
@@ -260,47 +268,78 @@ async def test_cancel_at_period_end_sends_subscription_updated(
 async def test_cancel_now_sends_subscription_deleted(
     http: aiohttp.ClientSession,
     running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """Canceling immediately ends the plan and sends .deleted; the plan leaves the homepage."""
-    await open_portal(http, running, customer_browser)
-    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
     [event] = events(receiver)
     assert event.type == "customer.subscription.deleted"
     assert event.data_object["status"] == "canceled"
     assert event.previous_attributes is None
-    page = await customer_browser.get(HOME)
+    page = await portal.get(HOME)
     assert 'id="no-subscriptions"' in page.text
     status, sub, _ = await api(http, "GET", running.url + "/v1/subscriptions/sub_demo")
     assert (status, sub["status"]) == (200, "canceled")
 
 
-async def test_cancel_form_rejects_unknown_choices(
-    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+_CARD = {"exp_month": "12", "exp_year": "2039", "cvc": "314"}
+REFUSED_FORMS = [
+    ("cancel", {"when": "tomorrow"}, "Choose when the plan should end"),
+    ("cancel", {"when": "now", "reason": "boredom"}, "Choose a reason from the list"),
+    ("update/sub_demo", {"price": "price_legacy_monthly"}, "plans offered"),
+    ("update/sub_demo", {"price": "price_pro_monthly", "quantity": "1"}, "different plan"),
+    ("update/sub_demo", {"price": "price_pro_monthly", "quantity": "0"}, "between 1 and 50"),
+    ("update/sub_demo", {"price": "price_pro_monthly", "quantity": "lots"}, "whole number"),
+    ("payment-method", {**_CARD, "number": "4000000000000002"}, "declined"),
+    ("payment-method", {**_CARD, "number": "4242424242424241"}, "number is invalid"),
+    (
+        "payment-method",
+        {**_CARD, "number": "4242424242424242", "exp_year": "2001"},
+        "in the past",
+    ),
+    (
+        "payment-method",
+        {**_CARD, "number": "4242424242424242", "exp_month": "13"},
+        "expiration date is invalid",
+    ),
+    ("payment-method", {**_CARD, "number": "4242424242424242", "cvc": "1"}, "security code"),
+    ("customer", {"email": "ada"}, "valid email"),
+    ("customer", {"country": "Britain"}, "2-letter code"),
+]
+
+
+@pytest.mark.parametrize(("page", "fields", "message"), REFUSED_FORMS)
+async def test_refused_forms_say_why_and_change_nothing(
+    running: RunningEmulator, portal: Browser, page: str, fields: dict[str, str], message: str
 ) -> None:
-    """A tampered 'when' or reason re-renders the form with an error and changes nothing."""
-    await open_portal(http, running, customer_browser)
-    for fields in ({"when": "tomorrow"}, {"when": "now", "reason": "boredom"}):
-        page = await customer_browser.submit(f"{HOME}/cancel/sub_demo", fields)
-        assert page.status == 400
-        assert 'id="form-error"' in page.text
-    assert running.emulator.store.subscriptions["sub_demo"].status == "active"
+    """A refused form comes back with status 400 and the reason; no state changes, no event."""
+    path = f"{HOME}/{page}/sub_demo" if page == "cancel" else f"{HOME}/{page}"
+    before = running.emulator.store.subscription_json(
+        running.emulator.store.subscriptions["sub_demo"]
+    )
+    refused = await portal.submit(path, fields)
+    assert refused.status == 400
+    assert 'id="form-error"' in refused.text
+    assert message in refused.text.replace("&#x27;", "'")
+    after = running.emulator.store.subscription_json(
+        running.emulator.store.subscriptions["sub_demo"]
+    )
+    assert after == before
+    assert running.emulator.webhooks.log == []
 
 
 async def test_renew_undoes_a_scheduled_cancellation(
-    http: aiohttp.ClientSession,
     running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
     clock: FakeClock,
 ) -> None:
     """'Renew plan' clears the scheduled cancellation with an .updated event."""
     period_end = running.emulator.store.subscriptions["sub_demo"].current_period_end
-    await open_portal(http, running, customer_browser)
-    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "period_end"})
-    home = await customer_browser.get(HOME)
-    await customer_browser.post(f"{HOME}/renew/sub_demo", {"csrf_token": home.csrf})
+    await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "period_end"})
+    home = await portal.get(HOME)
+    await portal.post(f"{HOME}/renew/sub_demo", {"csrf_token": home.csrf})
     renewed = events(receiver)[-1]
     assert renewed.type == "customer.subscription.updated"
     assert renewed.data_object["cancel_at_period_end"] is False
@@ -313,14 +352,11 @@ async def test_renew_undoes_a_scheduled_cancellation(
 
 
 async def test_switch_price_and_quantity(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """The update form switches price and quantity; previous_attributes has the old items."""
-    await open_portal(http, running, customer_browser)
-    done = await customer_browser.submit(
+    done = await portal.submit(
         f"{HOME}/update/sub_demo", {"price": "price_pro_yearly", "quantity": "3"}
     )
     assert done.status == 303
@@ -331,30 +367,6 @@ async def test_switch_price_and_quantity(
     assert event.previous_attributes is not None
     old = event.previous_attributes["items"]["data"][0]
     assert (old["price"]["id"], old["quantity"]) == ("price_pro_monthly", 1)
-
-
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        ({"price": "price_legacy_monthly"}, "plans offered"),
-        ({"price": "price_pro_monthly", "quantity": "1"}, "different plan"),
-        ({"price": "price_pro_monthly", "quantity": "0"}, "between 1 and 50"),
-        ({"price": "price_pro_monthly", "quantity": "lots"}, "whole number"),
-    ],
-)
-async def test_update_form_validates(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
-    fields: dict[str, str],
-    message: str,
-) -> None:
-    """Prices outside the configuration, no change, and bad quantities are refused."""
-    await open_portal(http, running, customer_browser)
-    page = await customer_browser.submit(f"{HOME}/update/sub_demo", fields)
-    assert page.status == 400
-    assert message in page.text
-    assert running.emulator.webhooks.log == []
 
 
 async def test_update_confirm_flow_redirects_after_completion(
@@ -368,21 +380,15 @@ async def test_update_confirm_flow_redirects_after_completion(
         http,
         running,
         customer_browser,
-        {
-            "customer": "cus_demo",
-            "flow_data": {
-                "type": "subscription_update_confirm",
-                "subscription_update_confirm": {
-                    "subscription": "sub_demo",
-                    "items": [{"id": "si_demo", "price": "price_pro_yearly", "quantity": 2}],
-                    "discounts": [{"coupon": "SAVE25"}],
-                },
-                "after_completion": {
-                    "type": "redirect",
-                    "redirect": {"return_url": "https://app.example/thanks"},
-                },
+        deep_link(
+            "subscription_update_confirm",
+            {
+                "subscription": "sub_demo",
+                "items": [{"id": "si_demo", "price": "price_pro_yearly", "quantity": 2}],
+                "discounts": [{"coupon": "SAVE25"}],
             },
-        },
+            {"type": "redirect", "redirect": {"return_url": "https://app.example/thanks"}},
+        ),
     )
     assert location == f"{HOME}/confirm/sub_demo"
     assert (await customer_browser.get(HOME)).location == location
@@ -397,26 +403,39 @@ async def test_update_confirm_flow_redirects_after_completion(
     assert ended.status in (403, 410)
 
 
+_SUB = {"subscription": "sub_demo"}
+DEEP_LINKS = [
+    (deep_link("subscription_cancel", _SUB), "cancel/sub_demo"),
+    (deep_link("subscription_update", _SUB), "update/sub_demo"),
+    (deep_link("subscription_pause", _SUB), "pause/sub_demo"),
+    (
+        deep_link(
+            "subscription_update_confirm",
+            {**_SUB, "items": [{"id": "si_demo", "price": "price_pro_yearly"}]},
+        ),
+        "confirm/sub_demo",
+    ),
+    (deep_link("payment_method_update"), "payment-method"),
+    (deep_link("customer_update"), "customer"),
+]
+
+
+@pytest.mark.parametrize(("params", "page"), DEEP_LINKS)
 async def test_flow_session_shows_only_its_flow(
-    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    params: dict[str, Any],
+    page: str,
 ) -> None:
-    """A deep-linked session redirects every other portal page to its flow."""
-    location = await open_portal(
-        http,
-        running,
-        customer_browser,
-        {
-            "customer": "cus_demo",
-            "flow_data": {
-                "type": "subscription_cancel",
-                "subscription_cancel": {"subscription": "sub_demo"},
-            },
-        },
-    )
-    assert location == f"{HOME}/cancel/sub_demo"
-    for path in (HOME, f"{HOME}/update/sub_demo", f"{HOME}/payment-method"):
-        page = await customer_browser.get(path)
-        assert (page.status, page.location) == (303, location), path
+    """A deep-linked session lands on its flow's page and redirects every other page there."""
+    location = await open_portal(http, running, customer_browser, params)
+    assert location == f"{HOME}/{page}"
+    assert (await customer_browser.get(location)).status == 200
+    for path in (HOME, f"{HOME}/update/sub_demo", f"{HOME}/payment-method", f"{HOME}/customer"):
+        if path != location:
+            other = await customer_browser.get(path)
+            assert (other.status, other.location) == (303, location), path
 
 
 async def test_hosted_confirmation_shows_the_custom_message(
@@ -427,17 +446,14 @@ async def test_hosted_confirmation_shows_the_custom_message(
         http,
         running,
         customer_browser,
-        {
-            "customer": "cus_demo",
-            "flow_data": {
-                "type": "subscription_pause",
-                "subscription_pause": {"subscription": "sub_demo"},
-                "after_completion": {
-                    "type": "hosted_confirmation",
-                    "hosted_confirmation": {"custom_message": "<b>Enjoy the break</b>"},
-                },
+        deep_link(
+            "subscription_pause",
+            _SUB,
+            {
+                "type": "hosted_confirmation",
+                "hosted_confirmation": {"custom_message": "<b>Enjoy the break</b>"},
             },
-        },
+        ),
     )
     done = await customer_browser.submit(f"{HOME}/pause/sub_demo", {"resume": "never"})
     assert done.location == f"{HOME}/done"
@@ -455,13 +471,7 @@ async def test_portal_homepage_after_completion_returns_to_the_homepage(
         http,
         running,
         customer_browser,
-        {
-            "customer": "cus_demo",
-            "flow_data": {
-                "type": "payment_method_update",
-                "after_completion": {"type": "portal_homepage"},
-            },
-        },
+        deep_link("payment_method_update", after={"type": "portal_homepage"}),
     )
     done = await customer_browser.submit(
         f"{HOME}/payment-method",
@@ -474,18 +484,15 @@ async def test_portal_homepage_after_completion_returns_to_the_homepage(
 
 
 async def test_pause_and_resume_send_their_events(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
     clock: FakeClock,
 ) -> None:
     """Pausing sends .updated then .paused; resuming sends .updated then .resumed."""
-    await open_portal(http, running, customer_browser)
-    await customer_browser.submit(f"{HOME}/pause/sub_demo", {"resume": "1"})
-    home = await customer_browser.get(HOME)
+    await portal.submit(f"{HOME}/pause/sub_demo", {"resume": "1"})
+    home = await portal.get(HOME)
     assert "Paused" in home.text
-    await customer_browser.post(f"{HOME}/resume/sub_demo", {"csrf_token": home.csrf})
+    await portal.post(f"{HOME}/resume/sub_demo", {"csrf_token": home.csrf})
     sent = events(receiver)
     assert [event.type for event in sent] == [
         "customer.subscription.updated",
@@ -504,14 +511,11 @@ async def test_pause_and_resume_send_their_events(
 
 
 async def test_new_card_attaches_and_becomes_the_default(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """A valid test card sends payment_method.attached then customer.updated."""
-    await open_portal(http, running, customer_browser)
-    await customer_browser.submit(
+    await portal.submit(
         f"{HOME}/payment-method",
         {"number": "4242424242424242", "exp_month": "12", "exp_year": "2039", "cvc": "314"},
     )
@@ -529,41 +533,12 @@ async def test_new_card_attaches_and_becomes_the_default(
     }
 
 
-@pytest.mark.parametrize(
-    ("card", "message"),
-    [
-        ({"number": "4000000000000002"}, "declined"),
-        ({"number": "4242424242424241"}, "number is invalid"),
-        ({"number": "4242424242424242", "exp_year": "2001"}, "in the past"),
-        ({"number": "4242424242424242", "exp_month": "13"}, "expiration date is invalid"),
-        ({"number": "4242424242424242", "cvc": "1"}, "security code"),
-    ],
-)
-async def test_bad_cards_are_refused_without_events(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
-    card: dict[str, str],
-    message: str,
-) -> None:
-    """Declined, invalid and expired cards re-render the form with Stripe's message."""
-    await open_portal(http, running, customer_browser)
-    fields = {"exp_month": "12", "exp_year": "2039", "cvc": "314", **card}
-    page = await customer_browser.submit(f"{HOME}/payment-method", fields)
-    assert page.status == 400
-    assert message in page.text.replace("&#x27;", "'")
-    assert running.emulator.webhooks.log == []
-
-
 async def test_customer_update_sends_only_what_changed(
-    http: aiohttp.ClientSession,
-    running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """Changing the email sends customer.updated whose previous_attributes holds only the email."""
-    await open_portal(http, running, customer_browser)
-    form = await customer_browser.get(f"{HOME}/customer")
+    form = await portal.get(f"{HOME}/customer")
     fields = {
         "csrf_token": form.csrf,
         "name": "Ada Lovelace",
@@ -574,21 +549,11 @@ async def test_customer_update_sends_only_what_changed(
         "postal_code": "N1 9GU",
         "country": "gb",
     }
-    await customer_browser.post(f"{HOME}/customer", fields)
+    await portal.post(f"{HOME}/customer", fields)
     [event] = events(receiver)
     assert event.type == "customer.updated"
     assert event.data_object["email"] == "countess@example.com"
     assert event.previous_attributes == {"email": "ada@example.com"}
-
-
-async def test_customer_update_rejects_a_bad_email(
-    http: aiohttp.ClientSession, running: RunningEmulator, customer_browser: Browser
-) -> None:
-    """An email without a domain is refused on the form."""
-    await open_portal(http, running, customer_browser)
-    page = await customer_browser.submit(f"{HOME}/customer", {"email": "ada"})
-    assert page.status == 400
-    assert "valid email" in page.text
 
 
 async def test_retention_offer_keeps_the_plan_with_a_coupon(
@@ -602,16 +567,10 @@ async def test_retention_offer_keeps_the_plan_with_a_coupon(
         http,
         running,
         customer_browser,
-        {
-            "customer": "cus_demo",
-            "flow_data": {
-                "type": "subscription_cancel",
-                "subscription_cancel": {
-                    "subscription": "sub_demo",
-                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}},
-                },
-            },
-        },
+        deep_link(
+            "subscription_cancel",
+            {**_SUB, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}},
+        ),
     )
     form = await customer_browser.get(f"{HOME}/cancel/sub_demo")
     assert "25% off for 3 months" in form.text
@@ -656,12 +615,11 @@ async def test_quantity_limits_from_the_seed_are_escaped(
 async def test_webhook_log_endpoint_lists_events_and_attempts(
     http: aiohttp.ClientSession,
     running: RunningEmulator,
-    customer_browser: Browser,
+    portal: Browser,
     receiver: Receiver,
 ) -> None:
     """GET /_emulator/webhooks shows each event, where it went and how each attempt went."""
-    await open_portal(http, running, customer_browser)
-    await customer_browser.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
     async with http.get(running.url + "/_emulator/webhooks") as response:
         log = await response.json()
     [entry] = log["data"]
