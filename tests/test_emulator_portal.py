@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from emulator_support import (
+    API_KEY,
     NOW,
     Browser,
     FakeClock,
@@ -620,7 +621,9 @@ async def test_webhook_log_endpoint_lists_events_and_attempts(
 ) -> None:
     """GET /_emulator/webhooks shows each event, where it went and how each attempt went."""
     await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
-    async with http.get(running.url + "/_emulator/webhooks") as response:
+    async with http.get(
+        running.url + "/_emulator/webhooks", headers={"Authorization": f"Bearer {API_KEY}"}
+    ) as response:
         log = await response.json()
     [entry] = log["data"]
     assert log["url"] == receiver.url

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--webhook-url", help="where to POST signed webhook events")
     emulator.add_argument("--api-key", help="the sk_test_ key clients must send")
     emulator.add_argument("--webhook-secret", help="the whsec_ secret that signs webhooks")
+    emulator.add_argument(
+        "--public-url",
+        help="the address written into session URLs, when a proxy is in front "
+        "(default: the address it listens on)",
+    )
     demo = commands.add_parser(
         "demo",
         help="run the demo app and the emulator, and print the URL to open",
@@ -74,6 +79,7 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> None:
         webhook_secret=args.webhook_secret or DEFAULT_WEBHOOK_SECRET,
         webhook_url=args.webhook_url,
         seed=load_seed(args.seed),
+        public_url=args.public_url,
     )
     stop = asyncio.Event()
     with _stop_on_signals(stop):

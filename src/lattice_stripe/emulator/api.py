@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.flow import API_VERSION, MAX_IDEMPOTENCY_KEY
+from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.redaction import mask_key
-from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult
+from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult, remember
 from lattice_stripe.emulator.state import Customer, PortalSession, Store, Subscription, new_id
 from lattice_stripe.emulator.validation import (
     CUSTOMER_CREATE,
@@ -193,7 +195,7 @@ async def _idempotent(
         and isinstance(response.body, bytes)
         and 200 <= response.status < 300
     ):
-        emulator.idempotent[key] = IdempotentResult(
+        result = IdempotentResult(
             method=request.method,
             path=request.path,
             params=params,
@@ -202,6 +204,7 @@ async def _idempotent(
             request_id=request[REQUEST_ID],
             created=now,
         )
+        remember(emulator.idempotent, key, result, emulator.max_remembered)
     return response
 
 
@@ -247,6 +250,16 @@ def _check_url(value: str, param: str) -> str:
         or any(char <= " " for char in value)
     ):
         raise ApiError("Not a valid URL", param=param, code="url_invalid")
+    # The library's own rules for where a customer is sent (no backslash, no user info such as
+    # bank.example\@evil.example, an ASCII host), applied to the scheme and host: plain http
+    # stays allowed, as in Stripe's test mode, and the spec sets no length limit on the rest.
+    refused = ApiError("Not a valid URL", param=param, code="url_invalid")
+    if "\\" in value:
+        raise refused
+    try:
+        check_return_url(f"https://{parts.netloc}/", param)
+    except ValidationError:
+        raise refused from None
     return value
 
 
@@ -416,7 +429,14 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
 
 
 def _base_url(request: web.Request, emulator: Emulator) -> str:
-    return emulator.public_url or f"{request.scheme}://{request.host}"
+    # Configured, or where the emulator listens: never the Host header, which the client chooses.
+    url = emulator.public_url or emulator.bound_url
+    if url is None:
+        host, port = (
+            request.transport.get_extra_info("sockname")[:2] if request.transport else ("", 0)
+        )
+        url = f"http://{host}:{port}"
+    return url
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -478,7 +498,7 @@ async def create_session(request: web.Request) -> web.Response:
         flow=flow,
         after_expiration=expiration,
     )
-    store.sessions[token] = session
+    remember(store.sessions, token, session, emulator.max_remembered)
     return json_response(request, store.session_json(session, expand=expand))
 
 

@@ -86,7 +86,7 @@ async def _index(request: web.Request) -> web.Response:
             "<title>lattice-stripe emulator</title></head><body>"
             "<h1>lattice-stripe emulator</h1><p>A local Stripe stand-in (test mode). "
             "Create portal sessions with <code>POST /v1/billing_portal/sessions</code>; "
-            'see sent webhooks at <a href="/_emulator/webhooks">/_emulator/webhooks</a>; '
+            "see sent webhooks at <code>GET /_emulator/webhooks</code> (with the API key); "
             "put everything back to the seed with <code>POST /_emulator/reset</code> "
             "(with the API key).</p>"
             f"<h2>Customers</h2><ul>{rows}</ul></body></html>"
@@ -96,6 +96,8 @@ async def _index(request: web.Request) -> web.Response:
 
 
 async def _webhook_log(request: web.Request) -> web.Response:
+    # The events hold customer data (names, emails, addresses): the API key guards them.
+    api.authenticate(request)
     dispatcher = request.app[EMULATOR].webhooks
     return web.json_response(
         {"url": dispatcher.url, "data": [delivery.to_json() for delivery in dispatcher.log]}
@@ -148,7 +150,9 @@ async def serve(emulator: Emulator, *, port: int = 0) -> AsyncIterator[RunningEm
         site = web.TCPSite(runner, LOOPBACK, port)
         await site.start()
         bound = runner.addresses[0][1]
-        yield RunningEmulator(url=f"http://{LOOPBACK}:{bound}", port=bound, emulator=emulator)
+        url = f"http://{LOOPBACK}:{bound}"
+        emulator.bound_url = url
+        yield RunningEmulator(url=url, port=bound, emulator=emulator)
     finally:
         await runner.cleanup()
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
-from lattice_stripe.emulator.engine import EMULATOR
+from lattice_stripe.emulator.engine import EMULATOR, remember
 from lattice_stripe.emulator.portal.pages import (
     CUSTOMER_FIELDS,
     HOME,
@@ -234,7 +234,7 @@ async def open_session(request: web.Request) -> web.Response:
         expires_at=now + emulator.visit_ttl,
         flow=session.flow,
     )
-    emulator.store.visits[visit.id] = visit
+    remember(emulator.store.visits, visit.id, visit, emulator.max_remembered)
     response = see_other(HOME if visit.flow is None else _flow_page(visit.flow))
     response.set_cookie(
         COOKIE,
