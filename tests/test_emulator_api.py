@@ -13,6 +13,7 @@ from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, raw_get
 from lattice_stripe.core.codec import decode_session, encode_form
+from lattice_stripe.core.expand import SESSION_EXPANDABLE
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
 from lattice_stripe.emulator import api as emulator_api
 from lattice_stripe.emulator.api import Handler
@@ -210,6 +211,46 @@ async def test_expand_configuration_returns_the_object(
     assert status == 200, body
     assert body["configuration"]["object"] == "billing_portal.configuration"
     assert body["configuration"]["features"]["subscription_cancel"]["enabled"] is True
+
+
+@pytest.mark.parametrize("path", sorted(SESSION_EXPANDABLE))
+async def test_every_path_the_spec_marks_expandable_is_accepted(
+    http: aiohttp.ClientSession, running: RunningEmulator, path: str
+) -> None:
+    """Each expandable path (nested ones too) is accepted; a configuration path expands it."""
+    status, body, _ = await create(http, running, {"customer": "cus_demo", "expand": [path]})
+    assert status == 200, body
+    if path.startswith("configuration"):
+        assert body["configuration"]["object"] == "billing_portal.configuration"
+    else:
+        assert body["configuration"] == "bpc_emulator"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("customer", "This property cannot be expanded (customer)."),
+        ("configuration.id", "This property cannot be expanded (configuration.id)."),
+        ("flow.subscription_pause", "This property cannot be expanded (flow.subscription_pause)."),
+        ("configuration.application.owner", "This property cannot be expanded"),
+        (
+            "configuration.features.subscription_update.products.adjustable_quantity",
+            "You cannot expand more than 4 levels of a property.",
+        ),
+    ],
+)
+async def test_paths_the_spec_does_not_mark_expandable_are_refused(
+    http: aiohttp.ClientSession, running: RunningEmulator, path: str, message: str
+) -> None:
+    """Any other expand path is Stripe's 400 naming the expand entry, and no session is made."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo", "expand": ["flow", path]}
+    )
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "expand[1]"
+    assert body["error"]["message"].startswith(message)
+    assert running.emulator.store.sessions == {}
 
 
 async def test_after_expiration_is_echoed(
@@ -411,6 +452,21 @@ INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
         },
         "flow_data[subscription_update_confirm][items]",
         "parameter_missing",
+    ),
+    (
+        "item without price or quantity",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0]",
+        None,
     ),
     (
         "two items",

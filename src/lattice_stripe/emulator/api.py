@@ -23,6 +23,7 @@ from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
 from lattice_stripe.core.errors import ValidationError
+from lattice_stripe.core.expand import MAX_EXPAND_DEPTH, SESSION_EXPANDABLE
 from lattice_stripe.core.flow import API_VERSION, MAX_IDEMPOTENCY_KEY
 from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.redaction import mask_key
@@ -67,7 +68,6 @@ _FLOW_FEATURE = {
     "subscription_update": "subscription_update",
     "subscription_update_confirm": "subscription_update",
 }
-_EXPANDABLE = ("configuration", "flow")
 
 
 def json_response(request: web.Request, body: object, *, status: int = 200) -> web.Response:
@@ -314,8 +314,8 @@ def _update_confirm(
     items = raw["items"]
     if len(items) != 1:
         raise ApiError(
-            f"{param}[items] must hold exactly one item: the portal changes one subscription "
-            "item at a time.",
+            f"{param}[items] must hold exactly one item: currently, only up to one may be "
+            "specified, and subscriptions with multiple items are not updatable.",
             param=f"{param}[items]",
         )
     if len(sub.items) != 1:
@@ -428,6 +428,22 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
     return flow
 
 
+def _expansions(fields: list[str]) -> tuple[str, ...]:
+    """The ``expand`` paths, each one the spec marks expandable (Stripe's errors otherwise)."""
+    for index, field in enumerate(fields):
+        if field.count(".") >= MAX_EXPAND_DEPTH:
+            raise ApiError(
+                f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
+                f"Property: {field[:200]}",
+                param=f"expand[{index}]",
+            )
+        if field not in SESSION_EXPANDABLE:
+            raise ApiError(
+                f"This property cannot be expanded ({field[:200]}).", param=f"expand[{index}]"
+            )
+    return tuple(fields)
+
+
 def _base_url(request: web.Request, emulator: Emulator) -> str:
     # Configured, or where the emulator listens: never the Host header, which the client chooses.
     url = emulator.public_url or emulator.bound_url
@@ -476,12 +492,7 @@ async def create_session(request: web.Request) -> web.Response:
                 param="after_expiration[customer_login][expires_at]",
             )
         expiration = {"customer_login": {"expires_at": expires_at}, "type": "customer_login"}
-    expand = tuple(params.get("expand", ()))
-    for index, field in enumerate(expand):
-        if field not in _EXPANDABLE:
-            raise ApiError(
-                f"This property cannot be expanded ({field[:80]}).", param=f"expand[{index}]"
-            )
+    expand = _expansions(params.get("expand", ()))
     flow = None if "flow_data" not in params else _flow(store, customer, params["flow_data"])
     token = "test_" + secrets.token_urlsafe(32)
     session = PortalSession(

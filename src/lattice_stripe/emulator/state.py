@@ -548,7 +548,8 @@ class Store:
 
     def session_json(self, session: PortalSession, *, expand: tuple[str, ...] = ()) -> JSON:
         configuration: str | JSON = self.configuration["id"]
-        if "configuration" in expand:
+        # Expanding a nested path (configuration.application) expands its parents too.
+        if any(path.partition(".")[0] == "configuration" for path in expand):
             configuration = self.configuration
         return {
             "id": session.id,
