@@ -7,12 +7,20 @@ idempotency key on every attempt. Every urllib3 failure becomes an
 with urllib3's exception chained as ``__cause__``.
 """
 
-import urllib3
-from urllib3.poolmanager import PoolKey
-from urllib3.util import parse_url
-
-from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    MissingDependencyError,
+    ResponseTooLargeError,
+    detach_tracebacks,
+)
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+
+try:
+    import urllib3
+    from urllib3.poolmanager import PoolKey
+    from urllib3.util import parse_url
+except ImportError as error:
+    raise MissingDependencyError(error.name or "urllib3", "urllib3", __name__) from error
 
 __all__ = ["Urllib3Transport"]
 

@@ -26,11 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-
 from lattice_stripe.client import AsyncClient
 from lattice_stripe.contrib import (
     ERROR_PARAM,
@@ -42,7 +37,7 @@ from lattice_stripe.contrib import (
     portal_session_params,
 )
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from lattice_stripe.core.errors import APIConnectionError, StripeError
+from lattice_stripe.core.errors import APIConnectionError, MissingDependencyError, StripeError
 from lattice_stripe.core.ports import AsyncTransport, Clock
 from lattice_stripe.core.webhooks import (
     DEFAULT_MAX_BODY_BYTES,
@@ -52,6 +47,14 @@ from lattice_stripe.core.webhooks import (
     WebhookReceiver,
     WebhookReply,
 )
+
+try:
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, RedirectResponse, Response
+except ImportError as error:
+    raise MissingDependencyError(error.name or "starlette", "starlette", __name__) from error
 
 __all__ = [
     "STATE_KEY",
