@@ -21,7 +21,13 @@ try:
 except ImportError as error:
     raise MissingDependencyError(error.name or "aiohttp", "emulator", __name__) from error
 
-from lattice_stripe.emulator.app import RunningEmulator, create_app, serve, serve_in_thread
+from lattice_stripe.emulator.app import (
+    PortInUseError,
+    RunningEmulator,
+    create_app,
+    serve,
+    serve_in_thread,
+)
 from lattice_stripe.emulator.engine import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, Emulator
 from lattice_stripe.emulator.state import Seed, SeedError, load_seed
 
@@ -29,6 +35,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WEBHOOK_SECRET",
     "Emulator",
+    "PortInUseError",
     "RunningEmulator",
     "Seed",
     "SeedError",

@@ -16,6 +16,7 @@ and the test hooks (``GET /_emulator/webhooks``, the log of sent events;
 
 import asyncio
 import contextlib
+import errno
 import threading
 from collections.abc import AsyncIterator, Iterator
 from html import escape
@@ -28,7 +29,7 @@ from lattice_stripe.emulator.engine import EMULATOR, Emulator
 from lattice_stripe.emulator.state import new_id
 from lattice_stripe.emulator.validation import ApiError
 
-__all__ = ["RunningEmulator", "create_app", "serve", "serve_in_thread"]
+__all__ = ["PortInUseError", "RunningEmulator", "create_app", "serve", "serve_in_thread"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -132,6 +133,27 @@ def create_app(emulator: Emulator) -> web.Application:
     return app
 
 
+class PortInUseError(OSError):
+    """A port held by another process; ``server`` says who wanted it: ``emulator`` or ``shop``."""
+
+    def __init__(self, port: int, server: str) -> None:
+        who = "the emulator" if server == "emulator" else "the demo shop"
+        super().__init__(errno.EADDRINUSE, f"port {port} is in use, so {who} cannot listen on it")
+        self.port = port
+        self.server = server
+
+
+@contextlib.contextmanager
+def binding(port: int, server: str) -> Iterator[None]:
+    """Raise :class:`PortInUseError` for "address in use" while ``server`` binds ``port``."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUseError(port, server) from None
+        raise
+
+
 @attrs.frozen
 class RunningEmulator:
     """A started emulator: its base ``url`` (``http://127.0.0.1:<port>``) and its ``port``."""
@@ -148,7 +170,8 @@ async def serve(emulator: Emulator, *, port: int = 0) -> AsyncIterator[RunningEm
     await runner.setup()
     try:
         site = web.TCPSite(runner, LOOPBACK, port)
-        await site.start()
+        with binding(port, "emulator"):
+            await site.start()
         bound = runner.addresses[0][1]
         url = f"http://{LOOPBACK}:{bound}"
         emulator.bound_url = url

@@ -156,8 +156,14 @@ def load_seed(path: str | Path | None = None) -> Seed:
         document = json.loads(text)
     except ValueError as error:
         raise SeedError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        kind = {list: "a list", str: "a string"}.get(type(document), "a single value")
+        raise SeedError(
+            f"{where} must hold a JSON object (keys configuration, products, prices, customers, "
+            f"...), not {kind}: start from a copy of the packaged seed.json"
+        )
     try:
-        return _seed_converter.structure(document, Seed)
+        seed = _seed_converter.structure(document, Seed)
     except Exception as error:
         details = (
             "; ".join(cattrs.transform_error(error, path="seed"))
@@ -165,6 +171,28 @@ def load_seed(path: str | Path | None = None) -> Seed:
             else str(error)
         )
         raise SeedError(f"{where} does not have the seed's shape: {details}") from None
+    _check_unique(seed, where)
+    return seed
+
+
+def _check_unique(seed: "Seed", where: str) -> None:
+    """Refuse two records of one kind with the same ID (the second would replace the first)."""
+    kinds = {
+        "customer": [customer.id for customer in seed.customers],
+        "subscription": [sub.id for customer in seed.customers for sub in customer.subscriptions],
+        "payment method": [
+            card.id for customer in seed.customers for card in customer.payment_methods
+        ],
+        "price": [price.id for price in seed.prices],
+        "product": [product.id for product in seed.products],
+        "coupon": [coupon.id for coupon in seed.coupons],
+    }
+    for kind, ids in kinds.items():
+        seen: set[str] = set()
+        for record_id in ids:
+            if record_id in seen:
+                raise SeedError(f"{where} has two {kind} records with the ID {record_id}")
+            seen.add(record_id)
 
 
 # -- records -------------------------------------------------------------------------
@@ -349,7 +377,10 @@ class Store:
         for sub in seed.subscriptions:
             for item in sub.items:
                 if item.price not in self.prices:
-                    raise SeedError(f"subscription {sub.id} refers to an unknown price")
+                    raise SeedError(
+                        f"subscription {sub.id} of customer {seed.id} refers to the price "
+                        f"{item.price}, which the seed's prices do not have"
+                    )
             period = _PERIOD_DAYS[self.prices[sub.items[0].price].interval] * _DAY
             start = now - 10 * _DAY
             subscription = Subscription(
