@@ -157,7 +157,13 @@ def load_seed(path: str | Path | None = None) -> Seed:
     except ValueError as error:
         raise SeedError(f"{where} is not valid JSON: {error}") from None
     if not isinstance(document, dict):
-        kind = {list: "a list", str: "a string"}.get(type(document), "a single value")
+        kind = (
+            "a list"
+            if isinstance(document, list)
+            else "a string"
+            if isinstance(document, str)
+            else "a single value"
+        )
         raise SeedError(
             f"{where} must hold a JSON object (keys configuration, products, prices, customers, "
             f"...), not {kind}: start from a copy of the packaged seed.json"
