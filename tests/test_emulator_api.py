@@ -1013,7 +1013,7 @@ def test_seed_with_a_dangling_price_is_refused(tmp_path: Path) -> None:
     seed["customers"][0]["subscriptions"][0]["items"][0]["price"] = "price_missing"
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(seed))
-    with pytest.raises(SeedError, match="unknown price"):
+    with pytest.raises(SeedError, match="refers to the price price_missing"):
         Emulator(seed=load_seed(path))
 
 

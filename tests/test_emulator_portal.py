@@ -1,6 +1,8 @@
 """The hosted portal: single-use URLs, expiry, CSRF, every flow's form, and the webhooks sent."""
 
+import datetime
 import json
+import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -340,7 +342,7 @@ async def test_renew_undoes_a_scheduled_cancellation(
     period_end = running.emulator.store.subscriptions["sub_demo"].current_period_end
     await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "period_end"})
     home = await portal.get(HOME)
-    await portal.post(f"{HOME}/renew/sub_demo", {"csrf_token": home.csrf})
+    await portal.post(f"{HOME}/renew/sub_demo", home.form)
     renewed = events(receiver)[-1]
     assert renewed.type == "customer.subscription.updated"
     assert renewed.data_object["cancel_at_period_end"] is False
@@ -394,8 +396,9 @@ async def test_update_confirm_flow_redirects_after_completion(
     assert location == f"{HOME}/confirm/sub_demo"
     assert (await customer_browser.get(HOME)).location == location
     review = await customer_browser.get(location)
-    assert "SAVE25" in review.text
-    done = await customer_browser.post(location, {"csrf_token": review.csrf})
+    assert "25% off for 3 months (&minus;$145.00)" in review.text
+    assert "The new billing period starts today" in review.text
+    done = await customer_browser.post(location, review.form)
     assert (done.status, done.location) == (303, "https://app.example/thanks")
     [event] = events(receiver)
     assert event.data_object["discounts"] == ["SAVE25"]
@@ -484,31 +487,113 @@ async def test_portal_homepage_after_completion_returns_to_the_homepage(
     assert "Mastercard &bull;&bull;&bull;&bull; 4444" in page.text
 
 
-async def test_pause_and_resume_send_their_events(
-    portal: Browser,
-    receiver: Receiver,
-    clock: FakeClock,
+def utc(year: int, month: int, day: int, moment: float = NOW) -> int:
+    """The timestamp of ``moment``'s time of day on the given UTC date."""
+    time_of_day = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).time()
+    return int(
+        datetime.datetime.combine(
+            datetime.date(year, month, day), time_of_day, tzinfo=datetime.timezone.utc
+        ).timestamp()
+    )
+
+
+async def test_pausing_sets_pause_collection_and_keeps_the_status(
+    portal: Browser, receiver: Receiver
 ) -> None:
-    """Pausing sends .updated then .paused; resuming sends .updated then .resumed."""
-    await portal.submit(f"{HOME}/pause/sub_demo", {"resume": "1"})
+    """Pausing and resuming each send one .updated; status stays active, as Stripe keeps it."""
+    assert datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc).date() == (
+        datetime.date(2026, 9, 21)
+    )
+    form = await portal.get(f"{HOME}/pause/sub_demo")
+    assert "payments resume October 21, 2026" in form.text
+    assert "payments resume December 21, 2026" in form.text
+    await portal.submit(f"{HOME}/pause/sub_demo", {"resume": "3"})
     home = await portal.get(HOME)
-    assert "Paused" in home.text
-    await portal.post(f"{HOME}/resume/sub_demo", {"csrf_token": home.csrf})
+    assert "Payments resume on December 21, 2026" in home.text
+    await portal.post(f"{HOME}/resume/sub_demo", home.form)
     sent = events(receiver)
-    assert [event.type for event in sent] == [
-        "customer.subscription.updated",
-        "customer.subscription.paused",
-        "customer.subscription.updated",
-        "customer.subscription.resumed",
+    assert [event.type for event in sent] == ["customer.subscription.updated"] * 2
+    paused, resumed = (event.data_object for event in sent)
+    assert paused["status"] == resumed["status"] == "active"
+    assert paused["pause_collection"] == {"behavior": "void", "resumes_at": utc(2026, 12, 21)}
+    assert sent[0].previous_attributes == {"pause_collection": None}
+    assert resumed["pause_collection"] is None
+    assert sent[1].previous_attributes == {"pause_collection": paused["pause_collection"]}
+
+
+async def test_periods_are_calendar_months_and_an_interval_switch_moves_the_anchor(
+    running: RunningEmulator, portal: Browser, receiver: Receiver
+) -> None:
+    """Monthly periods end on the same day next month; switching to yearly starts a period now."""
+    sub = running.emulator.store.subscriptions["sub_demo"]
+    start = datetime.datetime.fromtimestamp(sub.current_period_start, datetime.timezone.utc)
+    assert (start.month, start.day) == (9, 11)
+    assert sub.current_period_end == utc(2026, 10, 11, sub.current_period_start)
+    await portal.submit(f"{HOME}/update/sub_demo", {"price": "price_basic_monthly"})
+    [same_interval] = events(receiver)
+    assert same_interval.data_object["billing_cycle_anchor"] == sub.billing_cycle_anchor
+    assert "current_period_start" not in (same_interval.previous_attributes or {})
+    page = await portal.get(f"{HOME}/update/sub_demo")
+    await portal.post(
+        f"{HOME}/update/sub_demo", {**page.form, "price": "price_pro_yearly", "quantity": "1"}
+    )
+    yearly = events(receiver)[-1].data_object
+    assert yearly["billing_cycle_anchor"] == int(NOW)
+    assert yearly["items"]["data"][0]["current_period_start"] == int(NOW)
+    assert yearly["items"]["data"][0]["current_period_end"] == utc(2027, 9, 21)
+
+
+async def test_invoice_history_lists_a_paid_invoice_per_period_with_hosted_pages(
+    portal: Browser,
+) -> None:
+    """The homepage lists each past period's paid invoice (date, amount, status) and links it."""
+    home = await portal.get(HOME)
+    assert 'id="invoice-history"' in home.text
+    rows = re.findall(
+        r'<tr id="invoice-(in_\w+)"><td>([^<]+)</td><td>([^<]+)</td>.*?(Paid)', home.text
+    )
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        ("September 11, 2026", "$29.00", "Paid"),
+        ("August 11, 2026", "$29.00", "Paid"),
+        ("July 11, 2026", "$29.00", "Paid"),
     ]
-    paused = sent[1].data_object
-    assert paused["status"] == "paused"
-    assert paused["pause_collection"] == {
-        "behavior": "void",
-        "resumes_at": int(clock.now) + 30 * 86_400,
-    }
-    assert sent[0].previous_attributes == {"pause_collection": None, "status": "active"}
-    assert sent[2].data_object["pause_collection"] is None
+    hosted = await portal.get(f"{HOME}/invoices/{rows[0][0]}")
+    assert hosted.status == 200
+    assert "September 11, 2026 &ndash; October 11, 2026" in hosted.text
+    assert f'href="{HOME}"' in hosted.text
+    everything = await portal.get(f"{HOME}/invoices")
+    assert everything.text.count('<tr id="invoice-') == 3
+
+
+async def test_someone_elses_invoice_is_not_shown(
+    running: RunningEmulator, portal: Browser
+) -> None:
+    """An invoice of another customer is a 404 page, never its content."""
+    other = next(
+        invoice
+        for invoice in running.emulator.store.invoices.values()
+        if invoice.customer != "cus_demo"
+    )
+    page = await portal.get(f"{HOME}/invoices/{other.id}")
+    assert page.status == 404
+    assert other.number not in page.text
+
+
+async def test_plan_changes_show_the_amount_due_before_confirming(portal: Browser) -> None:
+    """The update page previews each plan: prorations on the next invoice, or due today."""
+    page = await portal.get(f"{HOME}/update/sub_demo")
+    same = re.search(r'id="preview-price_basic_monthly">(.*?)</span>', page.text)
+    other = re.search(r'id="preview-price_pro_yearly">(.*?)</span>', page.text)
+    assert same is not None
+    assert other is not None
+    # 20 of the period's 30 days left: a $20 downgrade prorates to -$13.33, so the next
+    # $9 invoice is covered (never below zero).
+    assert "Amount due today: <strong>$0.00</strong>" in same.group(1)
+    assert "Next invoice on October 11, 2026: $0.00" in same.group(1)
+    assert "including -$13.33 of prorations" in same.group(1)
+    # Yearly: a new period now, $290 less the unused $19.33 of this month.
+    assert "Amount due today: <strong>$270.67</strong>" in other.group(1)
+    assert "renews on September 21, 2027" in other.group(1)
 
 
 async def test_new_card_attaches_and_becomes_the_default(
@@ -541,7 +626,7 @@ async def test_customer_update_sends_only_what_changed(
     """Changing the email sends customer.updated whose previous_attributes holds only the email."""
     form = await portal.get(f"{HOME}/customer")
     fields = {
-        "csrf_token": form.csrf,
+        **form.form,
         "name": "Ada Lovelace",
         "email": "countess@example.com",
         "phone": "+15555550100",
@@ -575,7 +660,7 @@ async def test_retention_offer_keeps_the_plan_with_a_coupon(
     )
     form = await customer_browser.get(f"{HOME}/cancel/sub_demo")
     assert "25% off for 3 months" in form.text
-    await customer_browser.post(f"{HOME}/retention/sub_demo", {"csrf_token": form.csrf})
+    await customer_browser.post(f"{HOME}/retention/sub_demo", form.form)
     [event] = events(receiver)
     assert event.data_object["discounts"] == ["SAVE25"]
     assert event.data_object["status"] == "active"
@@ -699,3 +784,122 @@ async def test_unreachable_endpoint_is_recorded_as_a_connection_failure(
     assert delivery.state == "failed"
     assert delivery.attempts[0].status is None
     assert delivery.attempts[0].error
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "update/sub_demo",
+        "cancel/sub_demo",
+        "pause/sub_demo",
+        "payment-method",
+        "customer",
+        "invoices",
+    ],
+)
+async def test_every_sub_page_links_back_to_the_portal_home(portal: Browser, page: str) -> None:
+    """Each page under the homepage has a link back to it, beside the way back to the site."""
+    shown = await portal.get(f"{HOME}/{page}")
+    assert shown.status == 200
+    assert f'id="portal-home" class="button secondary" href="{HOME}"' in shown.text
+    assert 'id="return-link"' in shown.text
+
+
+async def test_error_pages_lead_back_to_the_site(
+    http: aiohttp.ClientSession, running: RunningEmulator, portal: Browser, clock: FakeClock
+) -> None:
+    """An error page links to the session's site, else the default, else says how to go back."""
+    missing = await portal.get(f"{HOME}/cancel/sub_nope")
+    assert missing.status == 404
+    assert 'id="return-link" class="button secondary" href="https://app.example/account"' in (
+        missing.text
+    )
+    async with browser(running.url) as stranger:
+        lost = await stranger.get(HOME)
+        assert lost.status == 403
+        assert 'id="return-hint"' in lost.text
+        running.emulator.store.configuration["default_return_url"] = "https://app.example/home"
+        lost = await stranger.get("/p/session/test_madeup")
+        assert 'href="https://app.example/home"' in lost.text
+
+
+async def test_a_stale_form_is_refused_with_a_clear_page(
+    running: RunningEmulator, portal: Browser, receiver: Receiver
+) -> None:
+    """Back, then the same form again: a 409 page, nothing re-applied, no second event."""
+    form = await portal.get(f"{HOME}/cancel/sub_demo")
+    fields = {**form.form, "when": "period_end", "reason": "unused"}
+    first = await portal.post(f"{HOME}/cancel/sub_demo", fields)
+    assert first.status == 303
+    canceled_at = running.emulator.store.subscriptions["sub_demo"].canceled_at
+    again = await portal.post(f"{HOME}/cancel/sub_demo", {**fields, "reason": "other"})
+    assert again.status == 409
+    assert "out of date" in again.text
+    assert f'href="{HOME}"' in again.text or 'id="return-link"' in again.text
+    assert running.emulator.store.subscriptions["sub_demo"].canceled_at == canceled_at
+    assert len(events(receiver)) == 1
+
+
+async def test_a_stale_retention_offer_is_refused_not_answered_no_offer(
+    http: aiohttp.ClientSession,
+    running: RunningEmulator,
+    customer_browser: Browser,
+    receiver: Receiver,
+) -> None:
+    """Accepting the offer twice (Back, submit) is the stale-form page, and one event only."""
+    await open_portal(
+        http,
+        running,
+        customer_browser,
+        deep_link(
+            "subscription_cancel",
+            {**_SUB, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}},
+            {"type": "portal_homepage"},
+        ),
+    )
+    form = await customer_browser.get(f"{HOME}/cancel/sub_demo")
+    assert (await customer_browser.post(f"{HOME}/retention/sub_demo", form.form)).status == 303
+    again = await customer_browser.post(f"{HOME}/retention/sub_demo", form.form)
+    assert again.status == 409
+    assert "No offer" not in again.text
+    assert len(events(receiver)) == 1
+
+
+@pytest.mark.parametrize(
+    ("page", "fields", "kept", "marked"),
+    [
+        (
+            "customer",
+            {"name": "Ada L.", "email": "ada-at-example", "city": "Paris"},
+            ['value="Ada L."', 'value="ada-at-example"', 'value="Paris"'],
+            'id="field-email" value="ada-at-example" class="invalid" aria-invalid="true"',
+        ),
+        (
+            "payment-method",
+            {"number": "4242 4242 4242 4242", "exp_month": "12", "exp_year": "2039", "cvc": "1"},
+            ['value="4242 4242 4242 4242"', 'value="2039"'],
+            'id="cvc" inputmode="numeric" value="" autocomplete="cc-csc" class="invalid"',
+        ),
+        (
+            "update/sub_demo",
+            {"price": "price_pro_yearly", "quantity": "80"},
+            ['value="price_pro_yearly" checked', 'value="80"'],
+            'value="80" min="1" max="50" class="invalid" aria-invalid="true"',
+        ),
+        (
+            "cancel/sub_demo",
+            {"when": "now", "reason": "boredom"},
+            ['value="now" checked'],
+            'id="reason" class="invalid" aria-invalid="true"',
+        ),
+    ],
+)
+async def test_a_refused_form_keeps_what_was_typed_and_marks_the_field(
+    portal: Browser, page: str, fields: dict[str, str], kept: list[str], marked: str
+) -> None:
+    """After a refusal the form shows the customer's input again, the faulty field marked."""
+    refused = await portal.submit(f"{HOME}/{page}", fields)
+    assert refused.status == 400
+    for text in kept:
+        assert text in refused.text
+    assert marked in refused.text

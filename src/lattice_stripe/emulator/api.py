@@ -420,7 +420,7 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
     elif flow_type == "subscription_update_confirm":
         flow[flow_type] = _update_confirm(store, sub, detail, param)
     else:
-        if flow_type == "subscription_pause" and sub.status == "paused":
+        if flow_type == "subscription_pause" and sub.pause_collection is not None:
             raise ApiError(
                 f"The subscription {sub.id} is already paused.", param=f"{param}[subscription]"
             )

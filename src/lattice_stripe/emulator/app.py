@@ -45,8 +45,10 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
     except ApiError as error:
         response = api.error_response(request, error)
     except portal.PageError as error:
+        # Every error page leads back to a site: the session's, else the account default.
+        fallback = request.app[EMULATOR].store.configuration.get("default_return_url")
         response = portal.error_page(
-            error.status, error.title, error.message, return_url=error.return_url
+            error.status, error.title, error.message, return_url=error.return_url or fallback
         )
     except web.HTTPException as error:
         if error.status < 400:
@@ -65,7 +67,8 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
                 if error.status in (404, 405)
                 else "The portal could not take this request: go back and try again."
             )
-            response = portal.error_page(error.status, error.reason, message)
+            fallback = request.app[EMULATOR].store.configuration.get("default_return_url")
+            response = portal.error_page(error.status, error.reason, message, return_url=fallback)
     response.headers["Request-Id"] = request_id
     return response
 

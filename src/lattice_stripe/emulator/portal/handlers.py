@@ -23,7 +23,7 @@ from lattice_stripe.emulator.engine import EMULATOR, remember
 from lattice_stripe.emulator.portal.pages import (
     CUSTOMER_FIELDS,
     HOME,
-    MONTH,
+    PAUSE_MONTHS,
     PageError,
     cancel_page,
     card_page,
@@ -32,6 +32,8 @@ from lattice_stripe.emulator.portal.pages import (
     date,
     done_page,
     home_page,
+    invoice_page,
+    invoices_page,
     pause_page,
     redirect,
     see_other,
@@ -43,6 +45,7 @@ from lattice_stripe.emulator.state import (
     Store,
     Subscription,
     SubscriptionItem,
+    add_months,
 )
 
 __all__ = ["COOKIE", "routes"]
@@ -159,6 +162,14 @@ async def _fields(request: web.Request, visit: PortalVisit) -> dict[str, Any]:
             "Go back, reload the page and try again.",
             return_url=visit.session.return_url,
         )
+    if fields.get("version") != str(visit.version):
+        raise PageError(
+            409,
+            "This page was out of date",
+            "Something changed since this page was shown (perhaps you went Back and submitted "
+            "it again), so nothing was done. Open the portal home to see where things stand.",
+            return_url=visit.session.return_url,
+        )
     return fields
 
 
@@ -172,6 +183,7 @@ async def _complete(
 ) -> web.Response:
     """Publish the changes, then do what the flow's ``after_completion`` says."""
     emulator = request.app[EMULATOR]
+    visit.version += 1
     deliveries = emulator.webhooks.publish(changes)
     await emulator.webhooks.settle(deliveries, timeout=emulator.settle_timeout)
     completion = (visit.flow or {}).get("after_completion") or {"type": "portal_homepage"}
@@ -265,10 +277,15 @@ async def cancel(request: web.Request) -> web.Response:
     when, reason = _text(fields, "when"), _text(fields, "reason")
     reason_feature = store.feature("subscription_cancel").get("cancellation_reason") or {}
     reasons = reason_feature.get("options", ()) if reason_feature.get("enabled") else ()
+    typed = {"when": when, "reason": reason}
     if when not in ("now", "period_end"):
-        return cancel_page(store, visit, sub, error="Choose when the plan should end.")
+        return cancel_page(
+            store, visit, sub, error="Choose when the plan should end.", field="when", typed=typed
+        )
     if reason and reason not in reasons:
-        return cancel_page(store, visit, sub, error="Choose a reason from the list.")
+        return cancel_page(
+            store, visit, sub, error="Choose a reason from the list.", field="reason", typed=typed
+        )
     changes = store.cancel_subscription(sub, immediately=when == "now", feedback=reason or None)
     notice = (
         "Your plan was canceled."
@@ -313,24 +330,27 @@ async def update(request: web.Request) -> web.Response:
     item = _single_item(store, visit, sub)
     fields = await _fields(request, visit)
     price = _text(fields, "price") or item.price
-    if price not in store.offered_prices():
-        return update_page(store, visit, sub, item, error="Choose one of the plans offered.")
     raw_quantity = _text(fields, "quantity")
+    typed = {"price": price, "quantity": raw_quantity}
+
+    def refuse(message: str, field: str) -> web.Response:
+        return update_page(store, visit, sub, item, error=message, field=field, typed=typed)
+
+    if price not in store.offered_prices():
+        return refuse("Choose one of the plans offered.", "price")
     limits = store.quantity_limits(price)
     if not raw_quantity or limits is None:
         quantity = item.quantity
     elif not raw_quantity.isdigit():
-        return update_page(store, visit, sub, item, error="Enter the quantity as a whole number.")
+        return refuse("Enter the quantity as a whole number.", "quantity")
     else:
         quantity = int(raw_quantity)
         low, high = limits
         if quantity < low or (high is not None and quantity > high):
             top = f" and {high}" if high is not None else " or more"
-            return update_page(
-                store, visit, sub, item, error=f"Choose a quantity between {low}{top}."
-            )
+            return refuse(f"Choose a quantity between {low}{top}.", "quantity")
     if price == item.price and quantity == item.quantity:
-        return update_page(store, visit, sub, item, error="Choose a different plan or quantity.")
+        return refuse("Choose a different plan or quantity.", "price")
     changes = store.change_item(sub, item.id, price=price, quantity=quantity)
     return await _complete(request, visit, changes, "Your plan was updated.")
 
@@ -354,7 +374,15 @@ async def confirm_form(request: web.Request) -> web.Response:
     store, visit, sub = _on_subscription(request, "confirm")
     prepared = _prepared(visit, sub.id)
     item = _single_item(store, visit, sub)
-    return confirm_page(store, visit, sub, item, prepared)
+    return confirm_page(store, visit, sub, item, prepared, _coupons(store, prepared))
+
+
+def _coupons(store: Store, prepared: dict[str, Any]) -> tuple[str, ...]:
+    """The coupon IDs of a prepared change's discounts (promotion codes resolved)."""
+    return tuple(
+        entry["coupon"] or store.promotion_codes[entry["promotion_code"]].coupon
+        for entry in prepared["discounts"] or ()
+    )
 
 
 async def confirm(request: web.Request) -> web.Response:
@@ -364,12 +392,12 @@ async def confirm(request: web.Request) -> web.Response:
     item = _single_item(store, visit, sub)
     await _fields(request, visit)
     change = prepared["items"][0]
-    coupons = tuple(
-        entry["coupon"] or store.promotion_codes[entry["promotion_code"]].coupon
-        for entry in prepared["discounts"] or ()
-    )
     changes = store.change_item(
-        sub, item.id, price=change["price"], quantity=change["quantity"], discounts=coupons
+        sub,
+        item.id,
+        price=change["price"],
+        quantity=change["quantity"],
+        discounts=_coupons(store, prepared),
     )
     return await _complete(request, visit, changes, "Your plan was updated.")
 
@@ -385,11 +413,11 @@ async def pause(request: web.Request) -> web.Response:
     store, visit, sub = _on_subscription(request, "pause")
     fields = await _fields(request, visit)
     choice = _text(fields, "resume")
-    if choice not in ("1", "3", "never"):
+    if choice not in (*PAUSE_MONTHS, "never"):
         return pause_page(store, visit, sub, error="Choose how long to pause.")
-    if sub.status == "paused":
+    if sub.pause_collection is not None:
         return pause_page(store, visit, sub, error="This plan is already paused.")
-    resumes_at = None if choice == "never" else int(store.clock()) + int(choice) * MONTH
+    resumes_at = None if choice == "never" else add_months(store.clock(), int(choice))
     changes = store.pause_subscription(sub, resumes_at=resumes_at)
     return await _complete(request, visit, changes, "Your plan is paused.")
 
@@ -398,7 +426,7 @@ async def resume(request: web.Request) -> web.Response:
     """Resume a paused plan."""
     store, visit, sub = _on_subscription(request, "home")
     await _fields(request, visit)
-    if sub.status != "paused":
+    if sub.pause_collection is None:
         return see_other(HOME)
     return await _complete(request, visit, store.resume_subscription(sub), "Your plan resumed.")
 
@@ -424,23 +452,26 @@ def _brand(number: str) -> str:
     return "unknown"
 
 
-def _read_card(fields: dict[str, Any], now: float) -> tuple[str, str, int, int] | str:
+def _read_card(fields: dict[str, Any], now: float) -> tuple[str, str, int, int] | tuple[str, str]:
+    """The card (brand, last4, month, year), or why not: (field, message)."""
     number = _text(fields, "number").replace(" ", "").replace("-", "")
     month, year, cvc = _text(fields, "exp_month"), _text(fields, "exp_year"), _text(fields, "cvc")
     if not (number.isdigit() and number.isascii() and 12 <= len(number) <= 19) or not _luhn(number):
-        return "Your card number is invalid."
-    if not (month.isdigit() and year.isdigit() and 1 <= int(month) <= 12):
-        return "Your card's expiration date is invalid."
+        return "number", "Your card number is invalid."
+    if not (month.isdigit() and 1 <= int(month) <= 12):
+        return "exp_month", "Your card's expiration date is invalid."
+    if not year.isdigit():
+        return "exp_year", "Your card's expiration date is invalid."
     exp_month, exp_year = int(month), int(year)
     if exp_year < 100:
         exp_year += 2000
     today = time.gmtime(now)
     if (exp_year, exp_month) < (today.tm_year, today.tm_mon):
-        return "Your card's expiration date is in the past."
+        return "exp_year", "Your card's expiration date is in the past."
     if not (cvc.isdigit() and 3 <= len(cvc) <= 4):
-        return "Your card's security code is invalid."
+        return "cvc", "Your card's security code is invalid."
     if number in _DECLINES:
-        return _DECLINES[number]
+        return "number", _DECLINES[number]
     return _brand(number), number[-4:], exp_month, exp_year
 
 
@@ -457,8 +488,10 @@ async def save_card(request: web.Request) -> web.Response:
     visit = _enter(request, "payment-method")
     fields = await _fields(request, visit)
     card = _read_card(fields, store.clock())
-    if isinstance(card, str):
-        return card_page(store, visit, error=card)
+    if len(card) == 2:
+        field, message = card
+        typed = {name: _text(fields, name) for name in ("number", "exp_month", "exp_year")}
+        return card_page(store, visit, error=message, field=field, typed=typed)
     brand, last4, exp_month, exp_year = card
     changes = store.attach_card(
         store.customers[visit.session.customer],
@@ -483,29 +516,56 @@ async def save_customer(request: web.Request) -> web.Response:
     visit = _enter(request, "customer")
     fields = await _fields(request, visit)
     allowed = store.feature("customer_update").get("allowed_updates", ())
+    typed = {name: _text(fields, name) for names in CUSTOMER_FIELDS.values() for name, _ in names}
+
+    def refuse(message: str, field: str) -> web.Response:
+        return customer_page(store, visit, error=message, field=field, typed=typed)
+
     update: dict[str, Any] = {}
     for group, names in CUSTOMER_FIELDS.items():
         if group not in allowed:
             continue
-        values = {name: _text(fields, name) for name, _ in names}
-        if any(len(value) > 200 for value in values.values()):
-            return customer_page(store, visit, error="Each field takes at most 200 characters.")
+        values = {name: typed[name] for name, _ in names}
+        long = next((name for name, value in values.items() if len(value) > 200), None)
+        if long is not None:
+            return refuse("Each field takes at most 200 characters.", long)
         if group == "address":
             update["address"] = values
         else:
             update[group] = values[group] or None
     email = update.get("email")
     if email is not None and ("@" not in email or "." not in email.rpartition("@")[2]):
-        return customer_page(store, visit, error="Enter a valid email address.")
+        return refuse("Enter a valid email address.", "email")
     country = (update.get("address") or {}).get("country", "")
     if country and not (len(country) == 2 and country.isalpha() and country.isascii()):
-        return customer_page(store, visit, error="Enter the country as a 2-letter code.")
+        return refuse("Enter the country as a 2-letter code.", "country")
     if country:
         update["address"]["country"] = country.upper()
     customer = store.customers[visit.session.customer]
     changes = store.update_customer(customer, update)
     notice = "Your billing information was updated." if changes else "Nothing changed."
     return await _complete(request, visit, changes, notice)
+
+
+async def invoices(request: web.Request) -> web.Response:
+    """The invoice history."""
+    store = request.app[EMULATOR].store
+    return invoices_page(store, _enter(request, "invoices"))
+
+
+async def invoice(request: web.Request) -> web.Response:
+    """One invoice's hosted page (the customer's own invoices only)."""
+    store = request.app[EMULATOR].store
+    visit = _enter(request, "invoices")
+    found = store.invoices.get(request.match_info["invoice"])
+    if found is None or found.customer != visit.session.customer:
+        raise PageError(
+            404,
+            "Invoice not found",
+            "There is no such invoice for your account.",
+            return_url=visit.session.return_url,
+        )
+    return invoice_page(store, visit, found)
 
 
 async def done(request: web.Request) -> web.Response:
@@ -524,6 +584,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/p/session/{token}", open_session, allow_head=False),
         web.get(HOME, home, allow_head=False),
         web.get(f"{HOME}/done", done, allow_head=False),
+        web.get(f"{HOME}/invoices", invoices, allow_head=False),
+        web.get(f"{HOME}/invoices/{{invoice:in_[A-Za-z0-9]+}}", invoice, allow_head=False),
         web.get(f"{HOME}/cancel/{sub}", cancel_form, allow_head=False),
         web.post(f"{HOME}/cancel/{sub}", cancel),
         web.post(f"{HOME}/retention/{sub}", accept_retention),

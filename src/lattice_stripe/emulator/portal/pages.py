@@ -8,6 +8,7 @@ module only says how it looks.
 """
 
 import time
+from collections.abc import Mapping, Sequence
 from html import escape
 from importlib import resources
 from string import Template
@@ -16,21 +17,32 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from lattice_stripe.emulator.state import PortalVisit, Store, Subscription, SubscriptionItem
+from lattice_stripe.emulator.state import (
+    ChangePreview,
+    Invoice,
+    PortalVisit,
+    Store,
+    Subscription,
+    SubscriptionItem,
+    add_months,
+)
 
 __all__ = [
     "CUSTOMER_FIELDS",
     "HOME",
-    "MONTH",
+    "PAUSE_MONTHS",
     "PageError",
     "cancel_page",
     "confirm_page",
     "card_page",
     "customer_page",
     "date",
+    "discount_label",
     "done_page",
     "error_page",
     "home_page",
+    "invoice_page",
+    "invoices_page",
     "pause_page",
     "redirect",
     "see_other",
@@ -38,7 +50,6 @@ __all__ = [
 ]
 
 HOME = "/p/portal"
-MONTH = 30 * 86_400
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -127,17 +138,27 @@ def _return_link(return_url: str | None) -> str:
 def error_page(
     status: int, title: str, message: str, *, return_url: str | None = None
 ) -> web.Response:
-    """A plain error page: what happened and how to get back."""
+    """A plain error page: what happened and how to get back to the site."""
+    back = _return_link(return_url) or (
+        '<p class="muted" id="return-hint">Close this page and go back to the site you came '
+        "from to open the billing portal again.</p>"
+    )
     body = (
         f'<section><h1 id="error-title">{_e(title)}</h1><p id="error-message">{_e(message)}</p>'
-        f"{_return_link(return_url)}</section>"
+        f"{back}</section>"
     )
     header = '<strong>Billing portal</strong><span class="badge">TEST MODE</span>'
     return _html(_document(title, f"<div>{header}</div>", body), status=status)
 
 
 def _page(
-    store: Store, visit: PortalVisit, title: str, content: str, *, status: int = 200
+    store: Store,
+    visit: PortalVisit,
+    title: str,
+    content: str,
+    *,
+    status: int = 200,
+    home_link: bool = True,
 ) -> web.Response:
     customer = store.customers[visit.session.customer]
     profile = store.configuration.get("business_profile") or {}
@@ -150,9 +171,15 @@ def _page(
     if visit.notice:
         notice = f'<div class="notice" id="notice">{_e(visit.notice)}</div>'
         visit.notice = None
-    back = _return_link(visit.session.return_url)
+    links = _return_link(visit.session.return_url)
+    if home_link and visit.flow is None:
+        # A deep-linked session never sees the homepage: its way out is the site.
+        links = (
+            f'<a id="portal-home" class="button secondary" href="{HOME}">'
+            f"&larr; Back to the portal</a> {links}"
+        )
     return _html(
-        _document(title, header, f"{notice}{content}<p>{back}</p>"),
+        _document(title, header, f"{notice}{content}<p class=actions>{links}</p>"),
         status=status,
     )
 
@@ -168,12 +195,60 @@ def _form_page(
 
 
 def _csrf(visit: PortalVisit) -> str:
-    return f'<input type="hidden" name="csrf_token" value="{_e(visit.csrf_token)}">'
+    # The version makes a form rendered before a change stale (Back, then submit again).
+    return (
+        f'<input type="hidden" name="csrf_token" value="{_e(visit.csrf_token)}">'
+        f'<input type="hidden" name="version" value="{visit.version}">'
+    )
+
+
+def _invalid(field: str | None, name: str) -> str:
+    """The attributes that mark ``name`` as the field a refused form was refused for."""
+    return ' class="invalid" aria-invalid="true"' if field == name else ""
+
+
+def discount_label(store: Store, coupon_id: str, amount: int, currency: str) -> str:
+    """A discount by name and by what it takes off ``amount`` (``25% off: -$7.25``)."""
+    coupon = store.coupons.get(coupon_id)
+    name = (coupon.name if coupon else None) or coupon_id
+    saved = amount - store.discounted(amount, (coupon_id,))
+    return f"{_e(name)} (&minus;{_e(_money(saved, currency))})"
+
+
+def _preview(store: Store, preview: ChangePreview, *, element: str = "preview") -> str:
+    def money(amount: int) -> str:
+        return _e(_money(amount, preview.currency))
+
+    if preview.resets_anchor:
+        credit = (
+            f" ({money(preview.next_amount)} for the new plan, less {money(-preview.proration)} "
+            "for the unused time on your current plan)"
+            if preview.proration
+            else ""
+        )
+        detail = (
+            f"Amount due today: <strong>{money(preview.due_today)}</strong>{credit}. "
+            f"The new billing period starts today; it renews on {_e(date(preview.next_date))} "
+            f"for {money(preview.next_amount)}."
+        )
+    else:
+        prorated = (
+            f", including {money(preview.proration)} of prorations for the rest of this period"
+            if preview.proration
+            else ""
+        )
+        detail = (
+            f"Amount due today: <strong>{money(preview.due_today)}</strong>. "
+            f"Next invoice on {_e(date(preview.next_date))}: {money(preview.next_amount)}"
+            f"{prorated}."
+        )
+    return f'<span class="muted proration" id="{_e(element)}">{detail}</span>'
 
 
 def _money(amount: int, currency: str) -> str:
     symbol = _CURRENCY.get(currency, currency.upper() + " ")
-    return f"{symbol}{amount / 100:,.2f}"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{abs(amount) / 100:,.2f}"
 
 
 def date(timestamp: float) -> str:
@@ -195,9 +270,9 @@ def _plan_label(store: Store, sub: Subscription) -> str:
 
 
 def _status(store: Store, sub: Subscription) -> str:
-    if sub.status == "paused":
-        resumes = (sub.pause_collection or {}).get("resumes_at")
-        until = f" until {date(resumes)}" if resumes else ""
+    if sub.pause_collection is not None:
+        resumes = sub.pause_collection.get("resumes_at")
+        until = f"Payments resume on {date(resumes)}" if resumes else "Until you resume it"
         return f'<span class="status paused">Paused</span> <span class="muted">{until}</span>'
     if sub.cancel_at_period_end and sub.cancel_at is not None:
         return (
@@ -215,8 +290,68 @@ def _status(store: Store, sub: Subscription) -> str:
     )
 
 
+def _discounts(store: Store, sub: Subscription) -> str:
+    gross = sum(store.prices[item.price].unit_amount * item.quantity for item in sub.items)
+    currency = store.prices[sub.items[0].price].currency
+    labels = [discount_label(store, coupon, gross, currency) for coupon in sub.discounts]
+    return ", ".join(labels)
+
+
+def _actions(store: Store, visit: PortalVisit, sub: Subscription) -> str:
+    features = store.configuration["features"]
+    sub_id = _e(sub.id)
+    actions = []
+    if (
+        features["subscription_update"]["enabled"]
+        and len(sub.items) == 1
+        and sub.status in ("active", "trialing")
+    ):
+        actions.append(
+            f'<a class="button secondary" id="update-{sub_id}" '
+            f'href="{HOME}/update/{sub_id}">Update plan</a>'
+        )
+    if sub.cancel_at_period_end:
+        actions.append(
+            f'<form method="post" action="{HOME}/renew/{sub_id}">{_csrf(visit)}'
+            f'<button id="renew-{sub_id}">Renew plan</button></form>'
+        )
+    elif sub.pause_collection is not None:
+        actions.append(
+            f'<form method="post" action="{HOME}/resume/{sub_id}">{_csrf(visit)}'
+            f'<button id="resume-{sub_id}">Resume plan</button></form>'
+        )
+    else:
+        actions.append(
+            f'<a class="button secondary" id="pause-{sub_id}" '
+            f'href="{HOME}/pause/{sub_id}">Pause plan</a>'
+        )
+    if features["subscription_cancel"]["enabled"] and not sub.cancel_at_period_end:
+        actions.append(
+            f'<a class="button secondary" id="cancel-{sub_id}" '
+            f'href="{HOME}/cancel/{sub_id}">Cancel plan</a>'
+        )
+    return "".join(actions)
+
+
+def _invoice_rows(store: Store, customer_id: str, limit: int | None = None) -> str:
+    invoices = store.invoices_of(customer_id)[:limit]
+    rows = "".join(
+        f'<tr id="invoice-{_e(invoice.id)}"><td>{_e(date(invoice.created))}</td>'
+        f"<td>{_e(_money(invoice.amount_paid, invoice.currency))}</td>"
+        f'<td><span class="status">{_e(invoice.status.title())}</span></td>'
+        f'<td><a href="{HOME}/invoices/{_e(invoice.id)}">{_e(invoice.number)}</a></td></tr>'
+        for invoice in invoices
+    )
+    if not rows:
+        return '<p class="muted" id="no-invoices">No invoices yet.</p>'
+    return (
+        '<table class="invoices"><thead><tr><th>Date</th><th>Amount</th><th>Status</th>'
+        f"<th>Invoice</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def home_page(store: Store, visit: PortalVisit) -> web.Response:
-    """The portal homepage: subscriptions, payment method, billing details."""
+    """The portal homepage: plans, payment method, billing details, invoice history."""
     customer = store.customers[visit.session.customer]
     features = store.configuration["features"]
     cards = []
@@ -226,48 +361,14 @@ def home_page(store: Store, visit: PortalVisit) -> web.Response:
         lines = "".join(
             f"<div>{_price_label(store, item.price, item.quantity)}</div>" for item in sub.items
         )
-        discounts = ", ".join(
-            store.coupons[coupon].name or coupon
-            for coupon in sub.discounts
-            if coupon in store.coupons
-        )
+        discounts = _discounts(store, sub)
         if discounts:
-            lines += f'<div class="muted">Discount: {_e(discounts)}</div>'
-        actions = []
-        if (
-            features["subscription_update"]["enabled"]
-            and len(sub.items) == 1
-            and sub.status in ("active", "trialing")
-        ):
-            actions.append(
-                f'<a class="button secondary" id="update-{_e(sub.id)}" '
-                f'href="{HOME}/update/{_e(sub.id)}">Update plan</a>'
-            )
-        if sub.cancel_at_period_end:
-            actions.append(
-                f'<form method="post" action="{HOME}/renew/{_e(sub.id)}">{_csrf(visit)}'
-                f'<button id="renew-{_e(sub.id)}">Renew plan</button></form>'
-            )
-        elif sub.status == "paused":
-            actions.append(
-                f'<form method="post" action="{HOME}/resume/{_e(sub.id)}">{_csrf(visit)}'
-                f'<button id="resume-{_e(sub.id)}">Resume plan</button></form>'
-            )
-        else:
-            actions.append(
-                f'<a class="button secondary" id="pause-{_e(sub.id)}" '
-                f'href="{HOME}/pause/{_e(sub.id)}">Pause plan</a>'
-            )
-        if features["subscription_cancel"]["enabled"] and not sub.cancel_at_period_end:
-            actions.append(
-                f'<a class="button secondary" id="cancel-{_e(sub.id)}" '
-                f'href="{HOME}/cancel/{_e(sub.id)}">Cancel plan</a>'
-            )
+            lines += f'<div class="muted" id="discounts-{_e(sub.id)}">Discount: {discounts}</div>'
         cards.append(
             f'<div class="subscription" id="subscription-{_e(sub.id)}">'
             f'<div class="row">{lines and f"<div>{lines}</div>"}'
             f"<div>{_status(store, sub)}</div></div>"
-            f'<div class="actions">{"".join(actions)}</div></div>'
+            f'<div class="actions">{_actions(store, visit, sub)}</div></div>'
         )
     content = (
         "<section><h2>Current plan</h2>"
@@ -305,43 +406,89 @@ def home_page(store: Store, visit: PortalVisit) -> web.Response:
             f'<div class="actions"><a class="button secondary" id="update-customer" '
             f'href="{HOME}/customer">Update information</a></div></section>'
         )
-    return _page(store, visit, "Billing portal", content)
+    if (features.get("invoice_history") or {}).get("enabled"):
+        content += (
+            f'<section id="invoice-history"><h2>Invoice history</h2>'
+            f"{_invoice_rows(store, customer.id, limit=5)}"
+            f'<div class="actions"><a class="button secondary" id="all-invoices" '
+            f'href="{HOME}/invoices">All invoices</a></div></section>'
+        )
+    return _page(store, visit, "Billing portal", content, home_link=False)
+
+
+def invoices_page(store: Store, visit: PortalVisit) -> web.Response:
+    """Every invoice of the customer, newest first."""
+    rows = _invoice_rows(store, visit.session.customer)
+    content = f'<h1>Invoice history</h1><section id="invoice-list">{rows}</section>'
+    return _page(store, visit, "Invoice history", content)
+
+
+def invoice_page(store: Store, visit: PortalVisit, invoice: Invoice) -> web.Response:
+    """The hosted invoice page: what was billed, for which period, and that it is paid."""
+    customer = store.customers[invoice.customer]
+    content = (
+        f'<h1>Invoice {_e(invoice.number)}</h1><section id="invoice">'
+        f'<div class="row"><div><strong>{_e(_money(invoice.amount_paid, invoice.currency))}'
+        f'</strong> <span class="status">{_e(invoice.status.title())}</span></div>'
+        f'<div class="muted">Paid on {_e(date(invoice.created))}</div></div>'
+        f"<p>{_e(invoice.description)}: {_e(date(invoice.period_start))} &ndash; "
+        f"{_e(date(invoice.period_end))}</p>"
+        f'<p class="muted">Billed to {_e(customer.name or customer.id)}'
+        f"{' (' + _e(customer.email) + ')' if customer.email else ''}</p>"
+        f'<div class="actions"><a class="button secondary" id="invoice-history-link" '
+        f'href="{HOME}/invoices">All invoices</a></div></section>'
+    )
+    return _page(store, visit, f"Invoice {invoice.number}", content)
 
 
 def cancel_page(
-    store: Store, visit: PortalVisit, sub: Subscription, *, error: str | None = None
+    store: Store,
+    visit: PortalVisit,
+    sub: Subscription,
+    *,
+    error: str | None = None,
+    field: str | None = None,
+    typed: Mapping[str, str] | None = None,
 ) -> web.Response:
     """The cancellation form, with the retention offer when the flow has one."""
+    typed = typed or {}
     feature = store.feature("subscription_cancel")
     default = "period_end" if feature.get("mode") == "at_period_end" else "now"
+    chosen = typed.get("when", default)
     choices = (
         ("period_end", f"At the end of the billing period, on {date(sub.current_period_end)}"),
         ("now", "Immediately"),
     )
     radios = "".join(
         f'<label class="choice"><input type="radio" name="when" id="when-{value}" '
-        f'value="{value}"{" checked" if value == default else ""}>{_e(label)}</label>'
+        f'value="{value}"{" checked" if value == chosen else ""}{_invalid(field, "when")}>'
+        f"{_e(label)}</label>"
         for value, label in choices
     )
     reasons = ""
     reason_feature = feature.get("cancellation_reason") or {}
     if reason_feature.get("enabled"):
+        picked = typed.get("reason", "")
         options = "".join(
-            f'<option value="{_e(option)}">{_e(option.replace("_", " ").capitalize())}</option>'
+            f'<option value="{_e(option)}"{" selected" if option == picked else ""}>'
+            f"{_e(option.replace('_', ' ').capitalize())}</option>"
             for option in reason_feature.get("options", ())
         )
         reasons = (
             '<label for="reason">Why are you canceling? (optional)</label>'
-            f'<select name="reason" id="reason"><option value="">Prefer not to say</option>'
-            f"{options}</select>"
+            f'<select name="reason" id="reason"{_invalid(field, "reason")}>'
+            f'<option value="">Prefer not to say</option>{options}</select>'
         )
     offer = ""
     retention = ((visit.flow or {}).get("subscription_cancel") or {}).get("retention")
     if retention is not None:
         coupon = store.coupons[retention["coupon_offer"]["coupon"]]
+        amount = store.period_amount(sub, coupons=())
+        currency = store.prices[sub.items[0].price].currency
         offer = (
             f'<section id="retention-offer"><h2>Before you go</h2>'
-            f"<p>Stay and get <strong>{_e(coupon.name or coupon.id)}</strong>.</p>"
+            f"<p>Stay and get <strong>{discount_label(store, coupon.id, amount, currency)}"
+            "</strong> on your plan.</p>"
             f'<form method="post" action="{HOME}/retention/{_e(sub.id)}">{_csrf(visit)}'
             '<button id="accept-offer">Accept offer</button></form></section>'
         )
@@ -362,15 +509,27 @@ def update_page(
     item: SubscriptionItem,
     *,
     error: str | None = None,
+    field: str | None = None,
+    typed: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """The plan switcher for the subscription's one item."""
+    """The plan switcher for the subscription's one item, with what each choice costs."""
+    typed = typed or {}
+    chosen = typed.get("price", item.price)
     offered = store.offered_prices()
-    radios = "".join(
-        f'<label class="choice"><input type="radio" name="price" id="price-{_e(price)}" '
-        f'value="{_e(price)}"{" checked" if price == item.price else ""}>'
-        f"{_price_label(store, price)}</label>"
-        for price in offered
-    )
+    options = []
+    for price in offered:
+        preview = ""
+        if price != item.price:
+            preview = "<br>" + _preview(
+                store,
+                store.preview_change(sub, item, price=price, quantity=item.quantity),
+                element=f"preview-{price}",
+            )
+        options.append(
+            f'<label class="choice"><input type="radio" name="price" id="price-{_e(price)}" '
+            f'value="{_e(price)}"{" checked" if price == chosen else ""}'
+            f"{_invalid(field, 'price')}><span>{_price_label(store, price)}{preview}</span></label>"
+        )
     limits = store.quantity_limits(item.price)
     quantity = ""
     if limits is not None:
@@ -378,38 +537,53 @@ def update_page(
         maximum = "" if high is None else f' max="{_e(high)}"'
         quantity = (
             '<label for="quantity">Quantity</label>'
-            f'<input type="number" name="quantity" id="quantity" value="{item.quantity}" '
-            f'min="{_e(low)}"{maximum}>'
+            f'<input type="number" name="quantity" id="quantity" '
+            f'value="{_e(typed.get("quantity", item.quantity))}" '
+            f'min="{_e(low)}"{maximum}{_invalid(field, "quantity")}>'
         )
     content = (
         f"<section><p>Current: {_price_label(store, item.price, item.quantity)}</p>"
         f'<form method="post" action="{HOME}/update/{_e(sub.id)}">{_csrf(visit)}'
-        f"<label>Choose a plan</label>{radios}{quantity}"
+        f"<label>Choose a plan</label>{''.join(options)}{quantity}"
         '<div class="actions"><button id="confirm-update">Update plan</button></div>'
         "</form></section>"
     )
     return _form_page(store, visit, "Update your plan", content, error=error)
 
 
+PAUSE_MONTHS = ("1", "3")
+
+
 def pause_page(
-    store: Store, visit: PortalVisit, sub: Subscription, *, error: str | None = None
+    store: Store,
+    visit: PortalVisit,
+    sub: Subscription,
+    *,
+    error: str | None = None,
+    typed: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """How long to pause."""
+    """How long to pause, in calendar months (or until resumed)."""
     now = store.clock()
-    choices = (
-        ("1", f"For 1 month (resumes {date(now + MONTH)})"),
-        ("3", f"For 3 months (resumes {date(now + 3 * MONTH)})"),
-        ("never", "Until I resume it"),
-    )
+    chosen = (typed or {}).get("resume", "1")
+    choices = [
+        (
+            months,
+            f"For {months} month{'s' if months != '1' else ''} "
+            f"(payments resume {date(add_months(now, int(months)))})",
+        )
+        for months in PAUSE_MONTHS
+    ]
+    choices.append(("never", "Until I resume it"))
     radios = "".join(
         f'<label class="choice"><input type="radio" name="resume" id="resume-{value}" '
-        f'value="{value}"{" checked" if value == "1" else ""}>{_e(label)}</label>'
+        f'value="{value}"{" checked" if value == chosen else ""}>{_e(label)}</label>'
         for value, label in choices
     )
     content = (
         "<section>"
         f"<p>{_plan_label(store, sub)}</p>"
-        "<p class=muted>You will not be charged while the plan is paused.</p>"
+        "<p class=muted>While payments are paused, invoices are voided: you are not charged. "
+        "The plan stays yours.</p>"
         f'<form method="post" action="{HOME}/pause/{_e(sub.id)}">{_csrf(visit)}{radios}'
         '<div class="actions"><button id="confirm-pause">Pause plan</button></div>'
         "</form></section>"
@@ -417,27 +591,51 @@ def pause_page(
     return _form_page(store, visit, "Pause your plan", content, error=error)
 
 
-def card_page(store: Store, visit: PortalVisit, *, error: str | None = None) -> web.Response:
-    """The new-card form."""
+_CARD_INPUTS = (
+    ("number", "card-number", "Card number", ' autocomplete="cc-number"'),
+    ("exp_month", "exp-month", "Expiry month", ' placeholder="MM"'),
+    ("exp_year", "exp-year", "Expiry year", ' placeholder="YYYY"'),
+    ("cvc", "cvc", "CVC", ' autocomplete="cc-csc"'),
+)
+
+
+def card_page(
+    store: Store,
+    visit: PortalVisit,
+    *,
+    error: str | None = None,
+    field: str | None = None,
+    typed: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The new-card form; after a refusal, what was typed is kept (never the CVC)."""
+    typed = typed or {}
+    inputs = []
+    for name, element, label, extra in _CARD_INPUTS:
+        value = "" if name == "cvc" else typed.get(name, "")
+        inputs.append(
+            f'<div><label for="{element}">{label}</label>'
+            f'<input name="{name}" id="{element}" inputmode="numeric" value="{_e(value)}"'
+            f"{extra}{_invalid(field, name)}></div>"
+        )
     content = (
         "<section>"
         '<p class="muted">Test mode: use 4242 4242 4242 4242, a future date and any CVC; '
         "4000 0000 0000 0002 is declined.</p>"
         f'<form method="post" action="{HOME}/payment-method">{_csrf(visit)}'
-        '<label for="card-number">Card number</label>'
-        '<input name="number" id="card-number" inputmode="numeric" autocomplete="cc-number">'
-        '<div class="row"><div><label for="exp-month">Expiry month</label>'
-        '<input name="exp_month" id="exp-month" inputmode="numeric" placeholder="MM"></div>'
-        '<div><label for="exp-year">Expiry year</label>'
-        '<input name="exp_year" id="exp-year" inputmode="numeric" placeholder="YYYY"></div>'
-        '<div><label for="cvc">CVC</label>'
-        '<input name="cvc" id="cvc" inputmode="numeric" autocomplete="cc-csc"></div></div>'
+        f'{inputs[0]}<div class="row">{"".join(inputs[1:])}</div>'
         '<div class="actions"><button id="save-card">Save card</button></div></form></section>'
     )
     return _form_page(store, visit, "Update payment method", content, error=error)
 
 
-def customer_page(store: Store, visit: PortalVisit, *, error: str | None = None) -> web.Response:
+def customer_page(
+    store: Store,
+    visit: PortalVisit,
+    *,
+    error: str | None = None,
+    field: str | None = None,
+    typed: Mapping[str, str] | None = None,
+) -> web.Response:
     """Name, email, phone and address, as the configuration allows."""
     customer = store.customers[visit.session.customer]
     allowed = store.feature("customer_update").get("allowed_updates", ())
@@ -451,9 +649,12 @@ def customer_page(store: Store, visit: PortalVisit, *, error: str | None = None)
                 if group == "address"
                 else getattr(customer, name)
             )
+            if typed is not None:
+                value = typed.get(name, "")
             inputs.append(
                 f'<label for="field-{name}">{_e(label)}</label>'
-                f'<input name="{name}" id="field-{name}" value="{_e(value or "")}">'
+                f'<input name="{name}" id="field-{name}" value="{_e(value or "")}"'
+                f"{_invalid(field, name)}>"
             )
     content = (
         "<section>"
@@ -475,18 +676,29 @@ def confirm_page(
     sub: Subscription,
     item: SubscriptionItem,
     prepared: dict[str, Any],
+    coupons: Sequence[str],
 ) -> web.Response:
-    """The review of a change the app prepared (``subscription_update_confirm``)."""
+    """The review of a change the app prepared: the new plan, its discounts, what is due."""
     change = prepared["items"][0]
     new_price = change["price"] or item.price
+    price = store.prices[new_price]
+    gross = price.unit_amount * change["quantity"]
     discounts = ", ".join(
-        _e(entry["coupon"] or entry["promotion_code"]) for entry in prepared["discounts"] or ()
+        discount_label(store, coupon, gross, price.currency) for coupon in coupons
+    )
+    preview = store.preview_change(
+        sub, item, price=new_price, quantity=change["quantity"], coupons=coupons
     )
     content = (
         "<section>"
         f"<p>Current: {_price_label(store, item.price, item.quantity)}</p>"
         f'<p id="new-plan">New: {_price_label(store, new_price, change["quantity"])}</p>'
-        + (f'<p class="muted">Discounts: {discounts}</p>' if discounts else "")
+        + (
+            f'<p class="muted" id="confirm-discounts">Discounts: {discounts}</p>'
+            if discounts
+            else ""
+        )
+        + f"<p>{_preview(store, preview)}</p>"
         + f'<form method="post" action="{HOME}/confirm/{_e(sub.id)}">{_csrf(visit)}'
         '<div class="actions"><button id="confirm-update">Confirm</button></div>'
         "</form></section>"
