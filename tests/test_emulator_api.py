@@ -1024,3 +1024,42 @@ def test_emulator_refuses_live_keys_and_bad_secrets() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         Emulator(webhook_secret="secret")
     assert "sk_test" not in repr(Emulator())
+
+
+async def test_create_a_subscription_sends_created_and_bills_the_first_period(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """POST /v1/subscriptions: active, one period from now, an invoice, and a .created event."""
+    status, sub, _ = await api(
+        http,
+        "POST",
+        running.url + "/v1/subscriptions",
+        {"customer": "cus_lapsed", "items": [{"price": "price_basic_monthly", "quantity": 2}]},
+    )
+    assert status == 200, sub
+    assert (sub["status"], sub["customer"]) == ("active", "cus_lapsed")
+    assert sub["items"]["data"][0]["quantity"] == 2
+    [event] = running.emulator.webhooks.log
+    assert event.to_json()["event"]["type"] == "customer.subscription.created"
+    store = running.emulator.store
+    [invoice] = [i for i in store.invoices.values() if i.subscription == sub["id"]]
+    assert invoice.amount_paid == 1800
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"customer": "cus_nobody", "items": [{"price": "price_basic_monthly"}]}, "customer"),
+        ({"customer": "cus_demo", "items": [{"price": "price_legacy_monthly"}]}, "items[0][price]"),
+        ({"customer": "cus_demo", "items": [{"price": "price_gone"}]}, "items[0][price]"),
+        ({"customer": "cus_demo"}, "items"),
+    ],
+)
+async def test_create_a_subscription_refuses_what_stripe_refuses(
+    http: aiohttp.ClientSession, running: RunningEmulator, params: dict[str, Any], param: str
+) -> None:
+    """Unknown customer, inactive or unknown price, no items: Stripe's 400 naming the param."""
+    status, body, _ = await api(http, "POST", running.url + "/v1/subscriptions", params)
+    assert status == 400
+    assert body["error"]["param"] == param
+    assert running.emulator.webhooks.log == []

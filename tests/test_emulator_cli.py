@@ -98,6 +98,75 @@ async def test_demo_deep_link_redirects_back_to_the_app(demo: Demo) -> None:
     assert 'id="status-sub_demo">canceled<' in back.text
 
 
+@pytest.mark.parametrize(
+    ("flow", "landing"),
+    [
+        ("subscription_cancel", "/p/portal/cancel/sub_demo"),
+        ("retention", "/p/portal/cancel/sub_demo"),
+        ("subscription_update", "/p/portal/update/sub_demo"),
+        ("subscription_update_confirm", "/p/portal/confirm/sub_demo"),
+        ("subscription_pause", "/p/portal/pause/sub_demo"),
+        ("payment_method_update", "/p/portal/payment-method"),
+        ("customer_update", "/p/portal/customer"),
+    ],
+)
+async def test_demo_has_a_button_for_every_deep_link(demo: Demo, flow: str, landing: str) -> None:
+    """Each deep-link button opens the portal on its flow's page."""
+    async with browser(demo.emulator_url) as client:
+        account = await client.get(demo.url + "/")
+        assert f'id="flow-{flow}"' in account.text
+        portal = await manage_billing(client, demo, flow=flow)
+        assert (await client.get(portal)).location == landing
+        page = await client.get(landing)
+    assert page.status == 200
+    if flow == "retention":
+        assert 'id="retention-offer"' in page.text
+    if flow == "subscription_update_confirm":
+        assert "Pro" in page.text
+        assert "Amount due today" in page.text
+
+
+async def test_demo_shows_pause_discounts_and_renewal_as_the_webhooks_said(demo: Demo) -> None:
+    """After a pause and an accepted offer, the shop shows both, and the renewal date."""
+    async with browser(demo.emulator_url) as client:
+        account = await client.get(demo.url + "/")
+        assert re.search(r'id="details-sub_demo">renews \d{4}-\d\d-\d\d<', account.text)
+        await client.get(await manage_billing(client, demo, flow="retention"))
+        offer = await client.get("/p/portal/cancel/sub_demo")
+        await client.post("/p/portal/retention/sub_demo", offer.form)
+        await client.get(await manage_billing(client, demo, flow="subscription_pause"))
+        await client.submit("/p/portal/pause/sub_demo", {"resume": "1"})
+        account = await client.get(demo.url + "/")
+    details = re.search(r'id="details-sub_demo">([^<]*)<', account.text)
+    assert details is not None
+    assert "payments paused until" in details.group(1)
+    assert "discounts: SAVE25" in details.group(1)
+
+
+async def test_demo_subscribes_again_and_resets(demo: Demo) -> None:
+    """After canceling, 'Subscribe again' adds a plan (by webhook); 'Reset demo' restores all."""
+    async with browser(demo.emulator_url) as client:
+        await client.get(await manage_billing(client, demo, flow="subscription_cancel"))
+        await client.submit("/p/portal/cancel/sub_demo", {"when": "now"})
+        account = await client.get(demo.url + "/")
+        assert 'id="subscribe-again"' in account.text
+        assert 'id="flow-subscription_pause"' not in account.text
+        subscribed = await client.post(
+            demo.url + "/billing/subscribe", {"csrf_token": account.csrf}
+        )
+        assert (subscribed.status, subscribed.location) == (303, "/")
+        account = await client.get(demo.url + "/")
+        assert "customer.subscription.created" in account.text
+        assert 'id="subscribe-again"' not in account.text
+        assert len(re.findall(r'id="status-sub_\w+">active<', account.text)) == 1
+        reset = await client.post(demo.url + "/demo/reset", {"csrf_token": account.csrf})
+        assert reset.status == 303
+        account = await client.get(demo.url + "/")
+    assert 'id="status-sub_demo">active<' in account.text
+    assert account.text.count('id="status-') == 1
+    assert "none yet" in account.text
+
+
 async def test_demo_card_update_shows_the_new_card(demo: Demo) -> None:
     """The 'Update card' deep link changes the card the account page shows."""
     async with browser(demo.emulator_url) as client:

@@ -33,6 +33,7 @@ from lattice_stripe.emulator.validation import (
     CUSTOMER_CREATE,
     EXPAND_ONLY,
     SESSION_CREATE,
+    SUBSCRIPTION_CREATE,
     SUBSCRIPTION_LIST,
     ApiError,
     check,
@@ -547,6 +548,32 @@ async def get_subscription(request: web.Request) -> web.Response:
     return _retrieve(request, store.subscriptions, "subscription", store.subscription_json)
 
 
+async def create_subscription(request: web.Request) -> web.Response:
+    """``POST /v1/subscriptions``: one item, an active price; ``customer.subscription.created``."""
+    emulator = request.app[EMULATOR]
+    store = emulator.store
+    params = check(SUBSCRIPTION_CREATE, await form(request))
+    customer = store.customers.get(params["customer"])
+    if customer is None:
+        raise no_such("customer", params["customer"], "customer")
+    items = params["items"]
+    if len(items) != 1:
+        raise ApiError("The emulator creates subscriptions of exactly one item.", param="items")
+    price = store.prices.get(items[0]["price"])
+    if price is None:
+        raise no_such("price", items[0]["price"], "items[0][price]")
+    if not price.active:
+        raise ApiError(
+            "The price specified is inactive. This field only accepts active prices.",
+            param="items[0][price]",
+        )
+    sub, changes = store.create_subscription(
+        customer, price=price.id, quantity=items[0].get("quantity", 1)
+    )
+    emulator.webhooks.publish(changes, request_id=request[REQUEST_ID])
+    return json_response(request, store.subscription_json(sub))
+
+
 async def list_subscriptions(request: web.Request) -> web.Response:
     """``GET /v1/subscriptions``: by ``customer`` and ``status`` (default: not canceled)."""
     store = request.app[EMULATOR].store
@@ -588,6 +615,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/customers", create_customer),
         web.get("/v1/customers/{id}", get_customer, allow_head=False),
         web.get("/v1/subscriptions", list_subscriptions, allow_head=False),
+        web.post("/v1/subscriptions", create_subscription),
         web.get("/v1/subscriptions/{id}", get_subscription, allow_head=False),
         web.get("/v1/payment_methods/{id}", get_payment_method, allow_head=False),
     ]

@@ -799,6 +799,27 @@ class Store:
         self.customers[customer.id] = customer
         return customer, [Change(type="customer.created", object=self.customer_json(customer))]
 
+    def create_subscription(
+        self, customer: Customer, *, price: str, quantity: int
+    ) -> tuple[Subscription, list[Change]]:
+        """A new active subscription, its first period billed now: ``.created``."""
+        now = int(self.clock())
+        plan = self.prices[price]
+        sub = Subscription(
+            id=new_id("sub"),
+            customer=customer.id,
+            items=[SubscriptionItem(id=new_id("si"), price=price, quantity=quantity, created=now)],
+            status="active",
+            created=now,
+            current_period_start=now,
+            current_period_end=add_interval(now, plan.interval, plan.interval_count),
+            billing_cycle_anchor=now,
+        )
+        self.subscriptions[sub.id] = sub
+        self._add_invoice(sub, now, sub.current_period_end, self.period_amount(sub))
+        created = Change(type="customer.subscription.created", object=self.subscription_json(sub))
+        return sub, [created]
+
     def cancel_subscription(
         self, sub: Subscription, *, immediately: bool, feedback: str | None
     ) -> list[Change]:

@@ -20,6 +20,7 @@ __all__ = [
     "CUSTOMER_CREATE",
     "EXPAND_ONLY",
     "SESSION_CREATE",
+    "SUBSCRIPTION_CREATE",
     "SUBSCRIPTION_LIST",
     "ApiError",
     "Array",
@@ -299,6 +300,18 @@ SUBSCRIPTION_LIST = Hash(
             )
         ),
     }
+)
+
+SUBSCRIPTION_CREATE = Hash(
+    {
+        "customer": String(),
+        "expand": Array(String()),
+        "items": Array(
+            Hash({"price": String(), "quantity": Integer(minimum=1)}, required=("price",))
+        ),
+        "metadata": MapOf(String(max_length=500)),
+    },
+    required=("customer", "items"),
 )
 
 EXPAND_ONLY = Hash({"expand": Array(String())})
