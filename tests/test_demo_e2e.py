@@ -3,7 +3,8 @@
 Runs ``lattice-stripe demo --port 0 --emulator-port 0`` as a subprocess and
 drives Chromium through Selenium (Debian's chromium + chromium-driver;
 ``scripts/install-browser.sh`` installs them, ``make test`` runs it first).
-A screenshot of the return page lands in ``test-artifacts/``.
+Screenshots (the return page, the portal home, its invoice history, proration previews, the
+shop on a phone) land in ``test-artifacts/``.
 """
 
 import contextlib

@@ -1,25 +1,31 @@
-"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): three fixtures.
+"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): four fixtures.
 
 ``stripe_recorder`` (per test) is a :class:`~lattice_stripe.testing.StripeRecorder`.
 ``stripe_emulator`` (per session) is the emulator running in a background
 thread, an :class:`~lattice_stripe.testing.EmulatorServer`; its seed comes
 from the ``stripe_emulator_seed`` ini option (a path relative to the ini
 file) or the packaged one. ``fresh_stripe_emulator`` (per test) is that same
-emulator, reset to its seed before the test. The emulator is imported only
+emulator, reset to its seed before the test. ``serve_app`` (per test) runs
+ASGI apps on loopback ports (``url = serve_app(app)``), for the emulator's
+webhooks to reach them. The emulator is imported only
 by a session that uses it. Disable the plugin with ``-p no:lattice_stripe``.
 """
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lattice_stripe.testing.asgi import serve_asgi
 from lattice_stripe.testing.emulator import EmulatorServer, emulator_server
 from lattice_stripe.testing.recorder import StripeRecorder
 
 __all__ = [
     "fresh_stripe_emulator",
     "pytest_addoption",
+    "serve_app",
     "stripe_emulator",
     "stripe_recorder",
 ]
@@ -70,3 +76,10 @@ def fresh_stripe_emulator(stripe_emulator: EmulatorServer) -> EmulatorServer:
     stripe_emulator.webhook_url = None
     stripe_emulator.reset()
     return stripe_emulator
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], str]]:
+    """Run ASGI apps on 127.0.0.1 for this test: ``url = serve_app(app)``; stopped after it."""
+    with contextlib.ExitStack() as running:
+        yield lambda app: running.enter_context(serve_asgi(app))
