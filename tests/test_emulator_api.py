@@ -1063,3 +1063,56 @@ async def test_create_a_subscription_refuses_what_stripe_refuses(
     assert status == 400
     assert body["error"]["param"] == param
     assert running.emulator.webhooks.log == []
+
+
+@pytest.mark.parametrize(("limit", "status"), [("100", 200), ("101", 400), ("0", 400)])
+async def test_subscription_list_limit_is_1_to_100_as_the_spec_says(
+    http: aiohttp.ClientSession, running: RunningEmulator, limit: str, status: int
+) -> None:
+    """GET /v1/subscriptions?limit=: 1 to 100 ("Limit can range between 1 and 100")."""
+    async with http.get(
+        f"{running.url}/v1/subscriptions?customer=cus_demo&limit={limit}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as response:
+        assert response.status == status
+        if status == 400:
+            assert (await response.json())["error"]["param"] == "limit"
+
+
+async def test_customer_business_and_individual_names_as_the_spec_has_them(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """POST /v1/customers takes business_name and individual_name, at most 150 characters."""
+    status, customer, _ = await api(
+        http,
+        "POST",
+        running.url + "/v1/customers",
+        {"business_name": "Analytical Engines", "individual_name": "Ada"},
+    )
+    assert status == 200, customer
+    assert (customer["business_name"], customer["individual_name"]) == ("Analytical Engines", "Ada")
+    status, body, _ = await api(
+        http, "POST", running.url + "/v1/customers", {"business_name": "x" * 151}
+    )
+    assert (status, body["error"]["param"]) == (400, "business_name")
+    status, plain, _ = await api(http, "POST", running.url + "/v1/customers", {"name": "Jo"})
+    assert "business_name" not in plain
+
+
+async def test_a_customer_has_at_most_500_live_subscriptions(
+    http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """The 501st subscription of one customer is refused, as the spec's limit says."""
+    emulator = Emulator(clock=clock)
+    customer = emulator.store.customers["cus_lapsed"]
+    for _ in range(500):
+        emulator.store.create_subscription(customer, price="price_basic_monthly", quantity=1)
+    async with serve(emulator) as running:
+        status, body, _ = await api(
+            http,
+            "POST",
+            running.url + "/v1/subscriptions",
+            {"customer": "cus_lapsed", "items": [{"price": "price_basic_monthly"}]},
+        )
+    assert (status, body["error"]["param"]) == (400, "customer")
+    assert "500" in body["error"]["message"]

@@ -55,6 +55,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _T = TypeVar("_T")
 
 _IDEMPOTENCY_WINDOW = 24 * 3600
+# The spec's POST /v1/subscriptions: "up to 500 active or scheduled subscriptions" per customer.
+_MAX_SUBSCRIPTIONS = 500
 _VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?")
 _SUBSCRIPTION_FLOWS = (
     "subscription_cancel",
@@ -556,6 +558,13 @@ async def create_subscription(request: web.Request) -> web.Response:
     customer = store.customers.get(params["customer"])
     if customer is None:
         raise no_such("customer", params["customer"], "customer")
+    live = [sub for sub in store.subscriptions_of(customer.id) if sub.is_live]
+    if len(live) >= _MAX_SUBSCRIPTIONS:
+        raise ApiError(
+            f"The customer {customer.id} already has {_MAX_SUBSCRIPTIONS} active subscriptions, "
+            "the most Stripe allows.",
+            param="customer",
+        )
     items = params["items"]
     if len(items) != 1:
         raise ApiError("The emulator creates subscriptions of exactly one item.", param="items")

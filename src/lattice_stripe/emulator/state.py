@@ -320,6 +320,9 @@ class Customer:
     default_payment_method: str | None = None
     metadata: dict[str, str] = attrs.Factory(dict)
     description: str | None = None
+    # Not nullable in the spec: present only when set.
+    business_name: str | None = None
+    individual_name: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -639,7 +642,7 @@ class Store:
         }
 
     def customer_json(self, customer: Customer) -> JSON:
-        return {
+        document: JSON = {
             "id": customer.id,
             "object": "customer",
             "address": customer.address,
@@ -667,6 +670,10 @@ class Store:
             "tax_exempt": "none",
             "test_clock": None,
         }
+        for name in ("business_name", "individual_name"):
+            if getattr(customer, name) is not None:
+                document[name] = getattr(customer, name)
+        return document
 
     def payment_method_json(self, method: PaymentMethod) -> JSON:
         customer = self.customers.get(method.customer or "")
@@ -795,6 +802,8 @@ class Store:
             description=fields.get("description"),
             address=_address(fields["address"]) if "address" in fields else None,
             metadata=dict(fields.get("metadata") or {}),
+            business_name=fields.get("business_name"),
+            individual_name=fields.get("individual_name"),
         )
         self.customers[customer.id] = customer
         return customer, [Change(type="customer.created", object=self.customer_json(customer))]
