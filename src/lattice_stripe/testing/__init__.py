@@ -1,6 +1,6 @@
 """Test helpers for applications that use lattice-stripe, and the pytest plugin.
 
-With lattice-stripe installed, pytest finds three fixtures (the plugin is
+With lattice-stripe installed, pytest finds four fixtures (the plugin is
 registered under the ``pytest11`` entry point, nothing to configure):
 
 - ``stripe_recorder``: a fresh :class:`StripeRecorder` per test, a fake
