@@ -408,6 +408,7 @@ async def test_update_confirm_flow_redirects_after_completion(
 
 
 _SUB = {"subscription": "sub_demo"}
+_RETENTION = {**_SUB, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}}
 DEEP_LINKS = [
     (deep_link("subscription_cancel", _SUB), "cancel/sub_demo"),
     (deep_link("subscription_update", _SUB), "update/sub_demo"),
@@ -655,7 +656,7 @@ async def test_retention_offer_keeps_the_plan_with_a_coupon(
         customer_browser,
         deep_link(
             "subscription_cancel",
-            {**_SUB, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}},
+            _RETENTION,
         ),
     )
     form = await customer_browser.get(f"{HOME}/cancel/sub_demo")
@@ -853,7 +854,7 @@ async def test_a_stale_retention_offer_is_refused_not_answered_no_offer(
         customer_browser,
         deep_link(
             "subscription_cancel",
-            {**_SUB, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE25"}}},
+            _RETENTION,
             {"type": "portal_homepage"},
         ),
     )
