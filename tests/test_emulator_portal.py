@@ -649,7 +649,7 @@ async def test_retention_offer_keeps_the_plan_with_a_coupon(
     customer_browser: Browser,
     receiver: Receiver,
 ) -> None:
-    """Accepting the retention coupon adds the discount instead of canceling."""
+    """Accepting the retention coupon adds the discount, shown by name and amount on the home."""
     await open_portal(
         http,
         running,
@@ -665,6 +665,9 @@ async def test_retention_offer_keeps_the_plan_with_a_coupon(
     [event] = events(receiver)
     assert event.data_object["discounts"] == ["SAVE25"]
     assert event.data_object["status"] == "active"
+    home = await customer_browser.get(HOME)
+    assert "Discount: 25% off for 3 months (&minus;$7.25)" in home.text
+    assert "SAVE25" not in home.text
 
 
 async def test_user_data_is_escaped_in_pages(
