@@ -526,7 +526,7 @@ class Store:
     def invoices_of(self, customer_id: str) -> list[Invoice]:
         """The customer's invoices, newest first."""
         found = [invoice for invoice in self.invoices.values() if invoice.customer == customer_id]
-        return sorted(found, key=lambda invoice: (-invoice.created, invoice.number), reverse=False)
+        return sorted(found, key=lambda invoice: (-invoice.created, invoice.number))
 
     def discounted(self, amount: int, coupons: Sequence[str]) -> int:
         """``amount`` after the coupons (percent off, then amount off), never below zero."""

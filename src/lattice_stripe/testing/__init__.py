@@ -20,9 +20,9 @@ Outside pytest, build a :class:`StripeRecorder` yourself or run
 ...``. Importing this package imports neither aiohttp nor any framework.
 """
 
-from lattice_stripe.testing.asgi import serve_asgi
 from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
 from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
+from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
     "ANY",

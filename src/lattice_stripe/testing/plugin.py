@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from lattice_stripe.testing.asgi import serve_asgi
 from lattice_stripe.testing.emulator import EmulatorServer, emulator_server
 from lattice_stripe.testing.recorder import StripeRecorder
+from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
     "fresh_stripe_emulator",

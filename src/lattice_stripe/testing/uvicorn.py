@@ -1,5 +1,7 @@
 """Run an ASGI application (Starlette, FastAPI) on a loopback port, for the emulator to call.
 
+Named after uvicorn, the one library it imports (as the house rule wants).
+
 The emulator delivers webhooks over real HTTP, so an app under test must
 listen somewhere: :func:`serve_asgi` runs it with uvicorn in a background
 thread on ``127.0.0.1`` (a free port) for the length of a ``with`` block,
