@@ -260,7 +260,9 @@ def test_a_failing_inner_lifespan_keeps_the_key_out_of_the_traceback() -> None:
         raise InnerStartupFailed("database unreachable")
         yield  # pragma: no cover
 
-    lifespan = stripe_lifespan(LIVE_KEY, transport=RecordingTransport(), inner=inner)
+    lifespan = stripe_lifespan(
+        LIVE_KEY, transport=RecordingTransport(), allowed_hosts=["shop.example"], inner=inner
+    )
     app = Starlette(lifespan=lifespan)
 
     async def start() -> None:
