@@ -142,10 +142,12 @@ class PostgresEventStore:
             open=False,
             name="lattice_stripe.events",
         )
-        self._ready = not create_table
+        self._create_table = create_table
+        self._ready = False
         self._setup = threading.Lock()
 
     def _prepare(self) -> None:
+        """Open the store's own pool and create the table, once, on first use."""
         if self._ready:
             return
         with self._setup:
@@ -153,9 +155,10 @@ class PostgresEventStore:
                 return
             if self._owns_pool:
                 self._pool.open(wait=True)
-            with self._pool.connection() as connection, connection.transaction():
-                connection.execute(self._sql.ddl_lock, (_DDL_LOCK_KEY,))
-                connection.execute(self._sql.ddl)
+            if self._create_table:
+                with self._pool.connection() as connection, connection.transaction():
+                    connection.execute(self._sql.ddl_lock, (_DDL_LOCK_KEY,))
+                    connection.execute(self._sql.ddl)
             self._ready = True
 
     def _execute(self, step: str, query: sql.Composed, params: tuple[object, ...]) -> int:
@@ -241,24 +244,29 @@ class AsyncPostgresEventStore:
             open=False,
             name="lattice_stripe.events",
         )
-        self._ready = not create_table
-        self._opened = not self._owns_pool
+        self._create_table = create_table
+        self._ready = False
+        self._opened = False
         self._setup: asyncio.Lock | None = None
 
     async def _prepare(self) -> None:
-        if self._ready and self._opened:
+        """Open the store's own pool and create the table, once, on first use."""
+        if self._ready:
             return
         if self._setup is None:
+            # Made here, not in __init__: a lock belongs to the loop that first uses it.
             self._setup = asyncio.Lock()
         async with self._setup:
-            if not self._opened:
+            if self._ready:
+                return
+            if self._owns_pool and not self._opened:
                 await self._pool.open(wait=True)
                 self._opened = True
-            if not self._ready:
+            if self._create_table:
                 async with self._pool.connection() as connection, connection.transaction():
                     await connection.execute(self._sql.ddl_lock, (_DDL_LOCK_KEY,))
                     await connection.execute(self._sql.ddl)
-                self._ready = True
+            self._ready = True
 
     async def _execute(self, step: str, query: sql.Composed, params: tuple[object, ...]) -> int:
         with reraised(repr(self), step, psycopg.Error):
@@ -293,7 +301,7 @@ class AsyncPostgresEventStore:
 
     async def aclose(self) -> None:
         """Close the store's own pool (a pool you passed in stays yours to close)."""
-        if self._owns_pool and self._opened:
+        if self._owns_pool:
             await self._pool.close()
 
     async def __aenter__(self) -> "AsyncPostgresEventStore":
