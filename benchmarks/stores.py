@@ -23,8 +23,9 @@ from typing import Any
 from lattice_stripe.adapters.stores.sqlite import SqliteEventStore
 from lattice_stripe.core.webhooks import EventStore, InMemoryEventStore
 
+# The throwaway servers are the tests' own (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import ServiceUnavailable, running_postgres, running_redis  # noqa: E402
+from services import ServiceUnavailable, running_postgres, running_redis
 
 PROCESSES = 4
 LEASE = 300.0
