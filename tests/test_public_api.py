@@ -126,7 +126,7 @@ def test_unknown_package_attribute_is_an_attribute_error() -> None:
 
 
 def test_each_event_store_loads_only_its_own_database_driver() -> None:
-    """Imported one after another, the stores package and SQLite add no driver, the others theirs."""
+    """Imported in turn: the stores package and SQLite add no driver, the others their own."""
     script = (
         "import importlib, json, sys\n"
         "loaded = {}\n"
