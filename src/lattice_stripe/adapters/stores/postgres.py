@@ -34,13 +34,24 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_PRUNE_BATCH,
     DEFAULT_RETENTION_SECONDS,
-    check_store_options,
+    check_prune_batch,
+    check_seconds,
 )
 
-__all__ = ["DEFAULT_TABLE", "AsyncPostgresEventStore", "PostgresEventStore", "migration"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_POOL_TIMEOUT",
+    "DEFAULT_TABLE",
+    "AsyncPostgresEventStore",
+    "PostgresEventStore",
+    "migration",
+]
 
 DEFAULT_TABLE = "lattice_stripe_events"
 DEFAULT_MAX_CONNECTIONS = 10
+DEFAULT_POOL_TIMEOUT = 5.0
+"""The longest a call waits for a connection of the store's own pool: well within Stripe's
+own wait for an answer, so that a database outage is answered 500 and retried later."""
 # Serialises CREATE TABLE IF NOT EXISTS across processes starting at once,
 # which can otherwise collide on PostgreSQL's catalog.
 _DDL_LOCK_KEY = 0x1A771CE5
@@ -108,8 +119,9 @@ class PostgresEventStore:
     """An :class:`~lattice_stripe.core.webhooks.EventStore` in a PostgreSQL table.
 
     Give a ``conninfo`` (a libpq DSN or URL: the store then keeps its own pool
-    of up to ``max_connections`` connections, opened on first use and closed
-    by :meth:`close`) or a psycopg_pool ``pool`` that you own. ``table`` is
+    of up to ``max_connections`` connections, opened on first use, waited
+    for at most ``timeout`` seconds, and closed by :meth:`close`) or a
+    psycopg_pool ``pool`` that you own. ``table`` is
     created on first use unless ``create_table`` is false. Completed rows
     older than ``retention_seconds`` are deleted, at most ``prune_batch`` per
     :meth:`complete`. Thread-safe. Database failures raise
@@ -126,13 +138,13 @@ class PostgresEventStore:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
         _check_source(conninfo, pool, max_connections)
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._sql = _Statements(table)
         self._table = table
-        self._retention = float(retention_seconds)
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._owns_pool = pool is None
         self._pool: ConnectionPool[Any] = pool or ConnectionPool(
             conninfo or "",
@@ -141,7 +153,9 @@ class PostgresEventStore:
             kwargs={"autocommit": True},
             open=False,
             name="lattice_stripe.events",
+            timeout=check_seconds("timeout", timeout),
         )
+        self._timeout = timeout
         self._create_table = create_table
         self._ready = False
         self._setup = threading.Lock()
@@ -154,7 +168,7 @@ class PostgresEventStore:
             if self._ready:
                 return
             if self._owns_pool:
-                self._pool.open(wait=True)
+                self._pool.open(wait=True, timeout=self._timeout)
             if self._create_table:
                 with self._pool.connection() as connection, connection.transaction():
                     connection.execute(self._sql.ddl_lock, (_DDL_LOCK_KEY,))
@@ -228,13 +242,13 @@ class AsyncPostgresEventStore:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
         _check_source(conninfo, pool, max_connections)
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._sql = _Statements(table)
         self._table = table
-        self._retention = float(retention_seconds)
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._owns_pool = pool is None
         self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
             conninfo or "",
@@ -243,7 +257,9 @@ class AsyncPostgresEventStore:
             kwargs={"autocommit": True},
             open=False,
             name="lattice_stripe.events",
+            timeout=check_seconds("timeout", timeout),
         )
+        self._timeout = timeout
         self._create_table = create_table
         self._ready = False
         self._opened = False
@@ -260,7 +276,7 @@ class AsyncPostgresEventStore:
             if self._ready:
                 return
             if self._owns_pool and not self._opened:
-                await self._pool.open(wait=True)
+                await self._pool.open(wait=True, timeout=self._timeout)
                 self._opened = True
             if self._create_table:
                 async with self._pool.connection() as connection, connection.transaction():

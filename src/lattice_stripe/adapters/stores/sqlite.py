@@ -24,7 +24,8 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_PRUNE_BATCH,
     DEFAULT_RETENTION_SECONDS,
-    check_store_options,
+    check_prune_batch,
+    check_seconds,
 )
 
 __all__ = ["DEFAULT_TABLE", "SqliteEventStore"]
@@ -56,11 +57,10 @@ class SqliteEventStore:
         busy_timeout: float = 5.0,
         clock: Clock = time.time,
     ) -> None:
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._table = checked_identifier(table)
         self._path = str(path)
-        self._retention = retention_seconds
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._clock = clock
         self._lock = threading.Lock()
         with reraised(repr(self), "opening the database", sqlite3.Error):
