@@ -77,29 +77,35 @@ class _Statements:
             "CREATE INDEX IF NOT EXISTS {index}\n"
             "    ON {name} (completed_at) WHERE completed_at IS NOT NULL;\n"
         ).format(name=name, index=index)
+        # SKIP LOCKED: workers pruning at once each take other rows, none waits.
+        prune = sql.SQL(
+            "DELETE FROM {name} WHERE event_id IN (SELECT event_id FROM {name} "
+            "WHERE completed_at < clock_timestamp() - %s * interval '1 second' "
+            "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        ).format(name=name)
+        self.prune = prune
         self.claim = sql.SQL(
             "INSERT INTO {name} AS e (event_id, lease_until) "
             "VALUES (%s, clock_timestamp() + %s * interval '1 second') "
             "ON CONFLICT (event_id) DO UPDATE SET lease_until = EXCLUDED.lease_until "
             "WHERE e.completed_at IS NULL AND e.lease_until <= clock_timestamp()"
         ).format(name=name)
+        # The completion and a bounded prune in one statement, so one round trip and
+        # one atomic step: a data-modifying WITH runs both or neither.
         self.complete = sql.SQL(
+            "WITH completed AS ("
             "INSERT INTO {name} AS e (event_id, lease_until, completed_at) "
             "VALUES (%s, clock_timestamp(), clock_timestamp()) "
             "ON CONFLICT (event_id) DO UPDATE SET completed_at = EXCLUDED.completed_at "
-            "WHERE e.completed_at IS NULL"
-        ).format(name=name)
+            "WHERE e.completed_at IS NULL RETURNING 1), "
+            "pruned AS ({prune} RETURNING 1) "
+            "SELECT (SELECT count(*) FROM completed), (SELECT count(*) FROM pruned)"
+        ).format(name=name, prune=prune)
         self.is_complete = sql.SQL(
             "SELECT 1 FROM {name} WHERE event_id = %s AND completed_at IS NOT NULL"
         ).format(name=name)
         self.release = sql.SQL(
             "DELETE FROM {name} WHERE event_id = %s AND completed_at IS NULL"
-        ).format(name=name)
-        # SKIP LOCKED: workers pruning at once each take other rows, none waits.
-        self.prune = sql.SQL(
-            "DELETE FROM {name} WHERE event_id IN (SELECT event_id FROM {name} "
-            "WHERE completed_at < clock_timestamp() - %s * interval '1 second' "
-            "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED)"
         ).format(name=name)
         self.ddl_lock = sql.SQL("SELECT pg_advisory_xact_lock(%s)")
 
@@ -189,11 +195,9 @@ class PostgresEventStore:
 
     def complete(self, event_id: str) -> None:
         """Record ``event_id`` as handled (committed); delete up to ``prune_batch`` expired rows."""
-        with reraised(repr(self), "complete", psycopg.Error):
-            self._prepare()
-            with self._pool.connection() as connection, connection.transaction():
-                connection.execute(self._sql.complete, (event_id,))
-                connection.execute(self._sql.prune, (self._retention, self._prune_batch))
+        self._execute(
+            "complete", self._sql.complete, (event_id, self._retention, self._prune_batch)
+        )
 
     def is_complete(self, event_id: str) -> bool:
         """``True`` once ``event_id`` has been completed (until retention forgets it)."""
@@ -297,11 +301,8 @@ class AsyncPostgresEventStore:
 
     async def complete(self, event_id: str) -> None:
         """Record ``event_id`` as handled (committed); delete up to ``prune_batch`` expired rows."""
-        with reraised(repr(self), "complete", psycopg.Error):
-            await self._prepare()
-            async with self._pool.connection() as connection, connection.transaction():
-                await connection.execute(self._sql.complete, (event_id,))
-                await connection.execute(self._sql.prune, (self._retention, self._prune_batch))
+        params = (event_id, self._retention, self._prune_batch)
+        await self._execute("complete", self._sql.complete, params)
 
     async def is_complete(self, event_id: str) -> bool:
         """``True`` once ``event_id`` has been completed (until retention forgets it)."""
