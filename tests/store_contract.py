@@ -29,7 +29,7 @@ import pytest
 from lattice_stripe.core.webhooks import EventStore
 
 LEASE = 300.0
-SHORT_LEASE = 0.3
+SHORT_LEASE = 0.5
 SHORT_RETENTION = 0.3
 RACE_EVENTS = 40
 THREADS = 16

@@ -6,7 +6,7 @@ processes of the Starlette webhook endpoint behind one port; Pyramid runs on
 signed events are delivered 3 times each, the 3 copies at once, the events
 in random order: every handler must finish exactly once per event. Then a
 worker is killed with SIGKILL inside a handler (on a second endpoint over the
-same store with a 1.5 s lease); the redelivery before the lease runs out is
+same store with a 3 s lease); the redelivery before the lease runs out is
 answered 409, the one after it is handled, once.
 The handlers append their runs to a file (see tests/webhook_workers.py).
 """
@@ -38,7 +38,7 @@ WORKERS = 4
 EVENTS = 1000
 COPIES = 3
 IN_FLIGHT = 16
-LEASE = 1.5
+LEASE = 3.0
 
 
 def event_body(event_id: str) -> bytes:
