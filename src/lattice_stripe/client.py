@@ -197,9 +197,9 @@ class Client(_Settings):
             idempotency_key_factory=idempotency_key_factory,
         )
         if transport is None:
-            from lattice_stripe.adapters.urllib3 import Urllib3Transport
+            from lattice_stripe.adapters.stdlib import StdlibTransport
 
-            transport = Urllib3Transport()
+            transport = StdlibTransport()
         self._transport: SyncTransport = transport
         self._sleep = sleep
         self.billing_portal = BillingPortal(sessions=Sessions(self))

@@ -98,7 +98,7 @@ class EmulatorServer:
             self.webhook_url = before
 
     def client(self, **options: Any) -> Client:
-        """A :class:`~lattice_stripe.Client` for the emulator (urllib3 transport unless given).
+        """A :class:`~lattice_stripe.Client` for the emulator (the stdlib transport unless given).
 
         Close it: ``with stripe.client() as client: ...``.
         """

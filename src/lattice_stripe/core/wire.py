@@ -1,0 +1,301 @@
+"""HTTP/1.1 on the wire, without I/O: a request head out, an incremental response parser in.
+
+The standard-library transports (:mod:`lattice_stripe.adapters.stdlib` and
+:mod:`lattice_stripe.adapters.asyncio`) share it, so both frame and refuse
+responses by the same rules. It speaks the small part of HTTP/1.1 a client of
+one JSON API needs, strictly: a status line, headers (a head of at most
+64 KiB and 200 lines), and a body framed by ``Content-Length``, by chunked
+transfer coding or by the end of the connection. Anything else is a
+:class:`WireProtocolError`; a body over the caller's limit is reported, not
+buffered.
+"""
+
+from collections.abc import Mapping
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "InvalidHeaderError",
+    "ResponseParser",
+    "WireProtocolError",
+    "encode_request",
+]
+
+MAX_HEAD_BYTES = 64 * 1024
+"""The longest response head (status line and headers) accepted."""
+
+_MAX_HEADER_LINES = 200
+_MAX_CHUNK_LINE = 1024
+_FORBIDDEN = ("\r", "\n", "\0")
+
+
+class WireProtocolError(Exception):
+    """The peer's bytes are not an HTTP/1.1 response this parser accepts."""
+
+
+class InvalidHeaderError(ValueError):
+    """A request header whose name or value would break the request's framing."""
+
+
+def encode_request(
+    method: str, target: str, host: str, headers: Mapping[str, str], body: bytes
+) -> bytes:
+    """The whole request (head and body) as bytes, ready for one write.
+
+    A line break or NUL in any name or value would let it smuggle a header or a
+    second request: it raises :class:`InvalidHeaderError` naming the header
+    (never its value, which may be the API key).
+    """
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}"]
+    for name, value in headers.items():
+        for bad in _FORBIDDEN:
+            if bad in value or bad in name:
+                raise InvalidHeaderError(f"request header {name!r} holds a line break or NUL")
+        lower = name.lower()
+        if lower in ("host", "content-length", "transfer-encoding"):
+            continue
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
+class ResponseParser:
+    """Reads one response from the bytes fed to it, refusing a body over ``limit`` bytes.
+
+    Feed every received piece to :meth:`feed`, and :meth:`feed_eof` when the
+    peer closes. :attr:`done` turns true once the response is whole; then
+    :attr:`status`, :attr:`headers` (lower-case names, repeats joined with
+    ", "), :attr:`body` and :attr:`keep_alive` hold it. :attr:`too_large` turns
+    true instead as soon as the body is known to exceed the limit, and nothing
+    more is buffered. ``head_only`` stops after the head (a proxy's answer to
+    ``CONNECT``).
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_chunk_left",
+        "_chunks",
+        "_length",
+        "_limit",
+        "_mode",
+        "_received",
+        "body",
+        "done",
+        "head_only",
+        "headers",
+        "keep_alive",
+        "status",
+        "too_large",
+    )
+
+    def __init__(self, limit: int, *, head_only: bool = False) -> None:
+        self._limit = limit
+        self.head_only = head_only
+        self._buffer = b""
+        # "head", then one of "length", "chunk-size", "chunk-data", "trailer", "eof".
+        self._mode = "head"
+        self._length = 0
+        self._chunk_left = 0
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = b""
+        self.keep_alive = False
+        self.done = False
+        self.too_large = False
+
+    @property
+    def started(self) -> bool:
+        """Whether any byte of the response has arrived."""
+        return bool(self._buffer) or self._mode != "head" or self.status != 0
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes received; extra bytes after a whole response are an error."""
+        if self.done or self.too_large:
+            if data:
+                raise WireProtocolError("bytes after the end of the response")
+            return
+        self._buffer = self._buffer + data if self._buffer else data
+        if self._mode == "head" and not self._read_head():
+            return
+        if self.done or self.too_large:
+            return
+        if self._mode == "length":
+            self._read_length()
+        elif self._mode == "eof":
+            self._read_eof()
+        else:
+            self._read_chunked()
+
+    def feed_eof(self) -> None:
+        """The peer closed: finish a body framed by the close, or raise for a cut response."""
+        if self.done or self.too_large:
+            return
+        if self._mode == "eof":
+            self.body = b"".join(self._chunks)
+            self.done = True
+            return
+        if self._mode == "head" and not self._buffer:
+            raise WireProtocolError("the connection closed before a response")
+        raise WireProtocolError("the connection closed in the middle of the response")
+
+    # -- the head --------------------------------------------------------------------
+
+    def _read_head(self) -> bool:
+        while True:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD_BYTES:
+                    raise WireProtocolError("the response head is too long")
+                if self._buffer and not self._buffer.startswith(b"HTTP/"[: len(self._buffer)]):
+                    raise WireProtocolError("the response is not HTTP")
+                return False
+            if end > MAX_HEAD_BYTES:
+                raise WireProtocolError("the response head is too long")
+            head = self._buffer[:end]
+            self._buffer = self._buffer[end + 4 :]
+            status = self._parse_head(head)
+            # An interim answer (100 Continue, 103 Early Hints) precedes the real one.
+            if 100 <= status < 200 and status != 101:
+                self.headers = {}
+                continue
+            self.status = status
+            return self._frame()
+
+    def _parse_head(self, head: bytes) -> int:
+        lines = head.decode("latin-1").split("\r\n")
+        if len(lines) > _MAX_HEADER_LINES:
+            raise WireProtocolError("the response has too many headers")
+        version, _, rest = lines[0].partition(" ")
+        code = rest[:3]
+        if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+            raise WireProtocolError("the response's status line is malformed")
+        if rest[3:4] not in ("", " "):
+            raise WireProtocolError("the response's status line is malformed")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip() or line[0] in " \t":
+                raise WireProtocolError("a response header line is malformed")
+            key = name.lower()
+            value = value.strip(" \t")
+            earlier = headers.get(key)
+            headers[key] = value if earlier is None else f"{earlier}, {value}"
+        self.headers = headers
+        connection = headers.get("connection", "").lower()
+        if version == "HTTP/1.1":
+            self.keep_alive = "close" not in connection
+        else:
+            self.keep_alive = "keep-alive" in connection
+        return int(code)
+
+    def _frame(self) -> bool:
+        """Choose how the body ends; ``False`` when the response is already decided."""
+        if self.head_only or self.status in (204, 304):
+            return self._finish(b"")
+        coding = self.headers.get("transfer-encoding")
+        if coding is not None:
+            if coding.lower().rsplit(",", 1)[-1].strip() != "chunked":
+                raise WireProtocolError("the response's transfer coding is not supported")
+            # A length beside a transfer coding is a smuggling attempt or a broken
+            # proxy: the coding wins, and the connection is not used again.
+            if "content-length" in self.headers:
+                self.keep_alive = False
+            self._mode = "chunk-size"
+            return True
+        declared = self.headers.get("content-length")
+        if declared is None:
+            self._mode = "eof"
+            self.keep_alive = False
+            return True
+        values = {value.strip() for value in declared.split(",")}
+        if len(values) != 1:
+            raise WireProtocolError("the response declares conflicting lengths")
+        (length_text,) = values
+        if not length_text.isdigit() or not length_text.isascii():
+            raise WireProtocolError("the response's Content-Length is malformed")
+        self._length = int(length_text)
+        if self._length > self._limit:
+            return self._refuse()
+        self._mode = "length"
+        return True
+
+    def _finish(self, body: bytes) -> bool:
+        if self._buffer:
+            raise WireProtocolError("bytes after the end of the response")
+        self.body = body
+        self.done = True
+        return False
+
+    def _refuse(self) -> bool:
+        self.too_large = True
+        self._buffer = b""
+        self._chunks = []
+        return False
+
+    # -- the body --------------------------------------------------------------------
+
+    def _read_length(self) -> None:
+        have = len(self._buffer)
+        if have < self._length:
+            return
+        if have > self._length:
+            raise WireProtocolError("bytes after the end of the response")
+        body, self._buffer = self._buffer, b""
+        self._finish(body)
+
+    def _read_eof(self) -> None:
+        self._received += len(self._buffer)
+        if self._received > self._limit:
+            self._refuse()
+            return
+        self._chunks.append(self._buffer)
+        self._buffer = b""
+
+    def _read_chunked(self) -> None:
+        while True:
+            if self._mode == "chunk-size":
+                end = self._buffer.find(b"\r\n")
+                if end < 0:
+                    if len(self._buffer) > _MAX_CHUNK_LINE:
+                        raise WireProtocolError("a chunk size line is too long")
+                    return
+                size_text = self._buffer[:end].split(b";", 1)[0].strip()
+                self._buffer = self._buffer[end + 2 :]
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise WireProtocolError("a chunk size is malformed") from None
+                if size < 0 or not size_text.isalnum():
+                    raise WireProtocolError("a chunk size is malformed")
+                if size == 0:
+                    self._mode = "trailer"
+                    continue
+                self._received += size
+                if self._received > self._limit:
+                    self._refuse()
+                    return
+                self._chunk_left = size
+                self._mode = "chunk-data"
+            elif self._mode == "chunk-data":
+                need = self._chunk_left + 2
+                if len(self._buffer) < need:
+                    return
+                if self._buffer[self._chunk_left : need] != b"\r\n":
+                    raise WireProtocolError("a chunk is not followed by CRLF")
+                self._chunks.append(self._buffer[: self._chunk_left])
+                self._buffer = self._buffer[need:]
+                self._mode = "chunk-size"
+            else:
+                # Trailers are read and dropped: nothing the client uses comes in them.
+                if self._buffer.startswith(b"\r\n"):
+                    self._buffer = self._buffer[2:]
+                else:
+                    end = self._buffer.find(b"\r\n\r\n")
+                    if end < 0:
+                        if len(self._buffer) > MAX_HEAD_BYTES:
+                            raise WireProtocolError("the response's trailers are too long")
+                        return
+                    self._buffer = self._buffer[end + 4 :]
+                self._finish(b"".join(self._chunks))
+                return
