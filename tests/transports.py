@@ -15,6 +15,7 @@ import attrs
 import urllib3
 
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
+from lattice_stripe.adapters.asyncio import AsyncioTransport
 from lattice_stripe.adapters.stdlib import StdlibTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse
@@ -89,6 +90,10 @@ def _stdlib(trust: Trust) -> StdlibTransport:
     return StdlibTransport(ssl_context=trust)
 
 
+def _asyncio(trust: Trust) -> AsyncioTransport:
+    return AsyncioTransport(ssl_context=trust)
+
+
 _STDLIB_ERRORS = (OSError, WireProtocolError, http.client.HTTPException)
 
 SYNC_KINDS = [
@@ -106,6 +111,12 @@ SYNC_KINDS = [
     ),
 ]
 ASYNC_KINDS = [
+    Kind(
+        name="asyncio",
+        is_async=True,
+        make=_asyncio,
+        library_errors=(*_STDLIB_ERRORS, asyncio.TimeoutError),
+    ),
     Kind(
         name="aiohttp",
         is_async=True,
