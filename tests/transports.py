@@ -6,12 +6,14 @@ A :class:`Kind` makes a fresh, owned transport, optionally trusting a test CA
 """
 
 import asyncio
+import functools
 import http.client
 import ssl
 from collections.abc import Callable
 
 import aiohttp
 import attrs
+import trustme
 import urllib3
 
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
@@ -22,7 +24,16 @@ from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.ports import AsyncTransport, SyncTransport
 from lattice_stripe.core.wire import WireProtocolError
 
-__all__ = ["ASYNC_KINDS", "KINDS", "SYNC_KINDS", "Kind"]
+__all__ = [
+    "ASYNC_KINDS",
+    "KINDS",
+    "LEAN_KINDS",
+    "SYNC_KINDS",
+    "Kind",
+    "client_trust",
+    "server_tls",
+    "throwaway_ca",
+]
 
 Trust = ssl.SSLContext | None
 """A client context that trusts the test CA, or ``None`` for the transport's default."""
@@ -125,3 +136,25 @@ ASYNC_KINDS = [
     ),
 ]
 KINDS = SYNC_KINDS + ASYNC_KINDS
+LEAN_KINDS = [kind for kind in KINDS if kind.name in ("stdlib", "asyncio")]
+"""The transports on the standard library alone."""
+
+
+@functools.cache
+def throwaway_ca() -> trustme.CA:
+    """A throwaway certificate authority, made once per test session."""
+    return trustme.CA()
+
+
+def server_tls(*hosts: str) -> ssl.SSLContext:
+    """A server context with a certificate from :func:`throwaway_ca` for ``hosts``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    throwaway_ca().issue_cert(*(hosts or ("127.0.0.1",))).configure_cert(context)
+    return context
+
+
+def client_trust() -> ssl.SSLContext:
+    """A verifying client context that trusts :func:`throwaway_ca` (and nothing else)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    throwaway_ca().configure_trust(context)
+    return context
