@@ -15,6 +15,7 @@ in one place, :func:`_connection_error`, with the original chained as
 """
 
 import asyncio
+import select
 import ssl
 import urllib.parse
 
@@ -108,8 +109,20 @@ class _Connection(asyncio.Protocol):
 
     @property
     def usable(self) -> bool:
-        """Whether this idle connection is still open (the loop saw no close or stray bytes)."""
-        return self.transport is not None and not self.transport.is_closing()
+        """Whether this idle connection is still open, with nothing waiting to be read.
+
+        The loop marks a connection it saw close; the poll catches a close
+        that arrived since the loop last looked, before anything is written.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        sock = transport.get_extra_info("socket")
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError, AttributeError):
+            return False
+        return not readable
 
     def exchange(
         self, data: bytes, limit: int, timeout: float, deadline_at: float
