@@ -285,9 +285,9 @@ class AsyncClient(_Settings):
             idempotency_key_factory=idempotency_key_factory,
         )
         if transport is None:
-            from lattice_stripe.adapters.aiohttp import AiohttpTransport
+            from lattice_stripe.adapters.asyncio import AsyncioTransport
 
-            transport = AiohttpTransport()
+            transport = AsyncioTransport()
         self._transport: AsyncTransport = transport
         if sleep is None:
             import asyncio  # here, so that the sync client never pays for importing asyncio
