@@ -393,6 +393,12 @@ class FaultServer:
             return len(self._connections)
 
     @property
+    def ended_count(self) -> int:
+        """How many accepted connections have ended (by either side)."""
+        with self._lock:
+            return sum(connection.ended.is_set() for connection in self._connections)
+
+    @property
     def bytes_sent(self) -> list[int]:
         """Response bytes the server managed to write, per connection."""
         with self._lock:

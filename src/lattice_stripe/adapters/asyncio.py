@@ -17,21 +17,23 @@ in one place, :func:`_connection_error`, with the original chained as
 import asyncio
 import select
 import ssl
-import urllib.parse
 
 from lattice_stripe.core.config import DEFAULT_POOL_SIZE
 from lattice_stripe.core.errors import (
     APIConnectionError,
-    ResponseTooLargeError,
     ValidationError,
     detach_tracebacks,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.wire import (
     InvalidHeaderError,
+    InvalidURLError,
     ResponseParser,
+    Route,
     WireProtocolError,
     encode_request,
+    parse_url,
+    too_large,
 )
 
 __all__ = ["AsyncioTransport"]
@@ -40,16 +42,9 @@ _CACHE_LIMIT = 32
 _CLOSE_WAIT = 1.0
 _CONNECT, _SEND, _RECEIVE = "connect", "send", "receive"
 
-Route = tuple[str, str, int, str, str]
-"""scheme, host, port, request target, Host header."""
-
 
 class _DeadlineError(TimeoutError):
     """The attempt's deadline passed (a TimeoutError, so it reads as one)."""
-
-
-class _InvalidURLError(ValueError):
-    """The URL has no host, or a scheme other than http and https."""
 
 
 class _Connection(asyncio.Protocol):
@@ -119,10 +114,9 @@ class _Connection(asyncio.Protocol):
             return False
         sock = transport.get_extra_info("socket")
         try:
-            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+            return not _has_news(sock.fileno())
         except (OSError, ValueError, AttributeError):
             return False
-        return not readable
 
     def exchange(
         self, data: bytes, limit: int, timeout: float, deadline_at: float
@@ -251,7 +245,7 @@ class AsyncioTransport:
             asyncio.TimeoutError,
             WireProtocolError,
             InvalidHeaderError,
-            _InvalidURLError,
+            InvalidURLError,
         ) as error:
             raise _connection_error(error, attempt.phase) from detach_tracebacks(error)
         finally:
@@ -260,7 +254,7 @@ class AsyncioTransport:
                 self._busy.discard(attempt.connection)
                 attempt.connection.abort()
         if parser.too_large:
-            raise _too_large(parser, request)
+            raise too_large(parser, request)
         return HttpResponse(status=parser.status, headers=parser.headers, body=parser.body)
 
     async def _attempt(
@@ -293,7 +287,7 @@ class AsyncioTransport:
     def _route(self, url: str) -> Route:
         route = self._routes.get(url)
         if route is None:
-            route = _parse_url(url)
+            route = parse_url(url)
             if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[url] = route
@@ -377,40 +371,25 @@ class AsyncioTransport:
         return f"AsyncioTransport(pool_size={self._pool_size}, closed={self._closed})"
 
 
-def _parse_url(url: str) -> Route:
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    try:
-        port = parts.port
-    except ValueError:
-        host = port = None
-    if scheme not in ("http", "https") or not host:
-        raise _InvalidURLError("the URL needs http:// or https:// and a host")
-    default = 443 if scheme == "https" else 80
-    port = port or default
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    name = f"[{host}]" if ":" in host else host
-    return scheme, host, port, target, name if port == default else f"{name}:{port}"
+def _has_news(fd: int) -> bool:
+    """Whether idle socket ``fd`` has something to read (a close, a reset, stray bytes), now.
 
-
-def _too_large(parser: ResponseParser, request: HttpRequest) -> ResponseTooLargeError:
-    return ResponseTooLargeError(
-        f"response body is larger than max_response_bytes "
-        f"({request.max_response_bytes} bytes); refused",
-        status=parser.status,
-        request_id=parser.headers.get("request-id"),
-        idempotency_key=request.headers.get("Idempotency-Key"),
-    )
+    ``poll`` where it exists: ``select`` refuses descriptors past 1023, which
+    a busy server process reaches.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
 
 
 def _connection_error(error: Exception, phase: str) -> APIConnectionError:
     # Order matters: _DeadlineError and timeouts are TimeoutErrors, and SSL and
     # socket failures are OSErrors.
     should_retry = True
-    if isinstance(error, _InvalidURLError):
+    if isinstance(error, InvalidURLError):
         what, should_retry = "the Stripe URL is invalid", False
     elif isinstance(error, InvalidHeaderError):
         what, should_retry = f"the request could not be framed: {error}", False

@@ -31,16 +31,19 @@ from collections.abc import Callable
 from lattice_stripe.core.config import DEFAULT_POOL_SIZE
 from lattice_stripe.core.errors import (
     APIConnectionError,
-    ResponseTooLargeError,
     ValidationError,
     detach_tracebacks,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.wire import (
     InvalidHeaderError,
+    InvalidURLError,
     ResponseParser,
+    Route,
     WireProtocolError,
     encode_request,
+    parse_url,
+    too_large,
 )
 
 __all__ = ["StdlibTransport"]
@@ -48,6 +51,7 @@ __all__ = ["StdlibTransport"]
 # Under glibc's mmap threshold: each recv allocates its buffer whole.
 _READ = 64 * 1024
 _CACHE_LIMIT = 32
+_MAX_PROXY_REPLY = 64 * 1024
 # Where a blocking socket's kernel timeouts work as Python expects (a read
 # past SO_RCVTIMEO fails with EAGAIN); elsewhere each read polls first.
 _KERNEL_TIMEOUTS = sys.platform.startswith(("linux", "darwin", "freebsd")) and hasattr(
@@ -56,9 +60,6 @@ _KERNEL_TIMEOUTS = sys.platform.startswith(("linux", "darwin", "freebsd")) and h
 
 # What an attempt was doing when it failed: it decides the error's wording.
 _CONNECT, _SEND, _RECEIVE = "connect", "send", "receive"
-
-Route = tuple[str, str, int, str, str]
-"""scheme, host, port, request target, Host header."""
 
 
 class _DeadlineError(TimeoutError):
@@ -102,10 +103,9 @@ class _Connection:
     def dropped(self) -> bool:
         """Whether the idle connection was closed (or spoke out of turn) while it waited."""
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            return _has_news(self.sock.fileno())
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def close(self) -> None:
         self.sock.close()
@@ -167,12 +167,12 @@ class StdlibTransport:
         attempt = _Attempt()
         try:
             parser = self._attempt(request, deadline_at, attempt)
-        except (OSError, WireProtocolError, InvalidHeaderError, _InvalidURLError) as error:
+        except (OSError, WireProtocolError, InvalidHeaderError, InvalidURLError) as error:
             if attempt.connection is not None:
                 attempt.connection.close()
             raise _connection_error(error, attempt.phase) from detach_tracebacks(error)
         if parser.too_large:
-            raise _too_large(parser, request)
+            raise too_large(parser, request)
         return HttpResponse(status=parser.status, headers=parser.headers, body=parser.body)
 
     def _attempt(
@@ -219,7 +219,7 @@ class StdlibTransport:
     def _route(self, url: str) -> Route:
         route = self._routes.get(url)
         if route is None:
-            route = _parse_url(url)
+            route = parse_url(url)
             if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[url] = route
@@ -280,7 +280,7 @@ class StdlibTransport:
         if self._proxy[2] is not None:
             head += f"Proxy-Authorization: Basic {self._proxy[2]}\r\n"
         sock.sendall((head + "\r\n").encode("latin-1"))
-        parser = ResponseParser(MAX_PROXY_REPLY, head_only=True)
+        parser = ResponseParser(_MAX_PROXY_REPLY, head_only=True)
         while not parser.done:
             sock.settimeout(min(request.connect_timeout, _left(self, deadline_at)))
             data = sock.recv(_READ)
@@ -366,15 +366,22 @@ class StdlibTransport:
         )
 
 
-MAX_PROXY_REPLY = 64 * 1024
-
-
 class _ProxyRefusedError(OSError):
     """The proxy would not open the tunnel."""
 
 
-class _InvalidURLError(ValueError):
-    """The URL has no host, or a scheme other than http and https."""
+def _has_news(fd: int) -> bool:
+    """Whether idle socket ``fd`` has something to read (a close, a reset, stray bytes), now.
+
+    ``poll`` where it exists: ``select`` refuses descriptors past 1023, which
+    a busy server process reaches.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
 
 
 def _left(transport: StdlibTransport, deadline_at: float) -> float:
@@ -382,27 +389,6 @@ def _left(transport: StdlibTransport, deadline_at: float) -> float:
     if left <= 0:
         raise _DeadlineError("the attempt's deadline passed while connecting")
     return left
-
-
-def _parse_url(url: str) -> Route:
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-        host = None
-    if scheme not in ("http", "https") or not host:
-        raise _InvalidURLError("the URL needs http:// or https:// and a host")
-    default = 443 if scheme == "https" else 80
-    port = port or default
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    name = f"[{host}]" if ":" in host else host
-    host_header = name if port == default else f"{name}:{port}"
-    return scheme, host, port, target, host_header
 
 
 def _parse_proxy(proxy: str) -> tuple[str, int, str | None]:
@@ -426,21 +412,11 @@ def _parse_proxy(proxy: str) -> tuple[str, int, str | None]:
     return parts.hostname, port, credentials
 
 
-def _too_large(parser: ResponseParser, request: HttpRequest) -> ResponseTooLargeError:
-    return ResponseTooLargeError(
-        f"response body is larger than max_response_bytes "
-        f"({request.max_response_bytes} bytes); refused",
-        status=parser.status,
-        request_id=parser.headers.get("request-id"),
-        idempotency_key=request.headers.get("Idempotency-Key"),
-    )
-
-
 def _connection_error(error: Exception, phase: str) -> APIConnectionError:
     # Order matters: _DeadlineError and socket timeouts are TimeoutErrors, and
     # every socket failure is an OSError.
     should_retry = True
-    if isinstance(error, _InvalidURLError):
+    if isinstance(error, InvalidURLError):
         what, should_retry = "the Stripe URL is invalid", False
     elif isinstance(error, InvalidHeaderError):
         what, should_retry = f"the request could not be framed: {error}", False

@@ -10,14 +10,23 @@ transfer coding or by the end of the connection. Anything else is a
 buffered.
 """
 
+import urllib.parse
 from collections.abc import Mapping
+from typing import NamedTuple
+
+from lattice_stripe.core.errors import ResponseTooLargeError
+from lattice_stripe.core.http import HttpRequest
 
 __all__ = [
     "MAX_HEAD_BYTES",
     "InvalidHeaderError",
+    "InvalidURLError",
     "ResponseParser",
+    "Route",
     "WireProtocolError",
     "encode_request",
+    "parse_url",
+    "too_large",
 ]
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -34,6 +43,51 @@ class WireProtocolError(Exception):
 
 class InvalidHeaderError(ValueError):
     """A request header whose name or value would break the request's framing."""
+
+
+class InvalidURLError(ValueError):
+    """A URL with no host, a bad port, or a scheme other than http and https."""
+
+
+class Route(NamedTuple):
+    """Where a URL's request goes, and what its request line and Host header say."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+    host_header: str
+
+
+def parse_url(url: str) -> Route:
+    """The route to ``url``; :class:`InvalidURLError` unless it is http(s) with a host."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidURLError("the URL's port is not a number from 0 to 65535") from None
+    if scheme not in ("http", "https") or not host:
+        raise InvalidURLError("the URL needs http:// or https:// and a host")
+    default = 443 if scheme == "https" else 80
+    port = port or default
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    name = f"[{host}]" if ":" in host else host
+    return Route(scheme, host, port, target, name if port == default else f"{name}:{port}")
+
+
+def too_large(parser: "ResponseParser", request: HttpRequest) -> ResponseTooLargeError:
+    """The error for a response whose body went over ``request.max_response_bytes``."""
+    return ResponseTooLargeError(
+        f"response body is larger than max_response_bytes "
+        f"({request.max_response_bytes} bytes); refused",
+        status=parser.status,
+        request_id=parser.headers.get("request-id"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
 
 
 def encode_request(
