@@ -10,6 +10,7 @@ transfer coding or by the end of the connection. Anything else is a
 buffered.
 """
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -35,6 +36,9 @@ MAX_HEAD_BYTES = 64 * 1024
 _MAX_HEADER_LINES = 200
 _MAX_CHUNK_LINE = 1024
 _FORBIDDEN = ("\r", "\n", "\0")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+").fullmatch
+# One header line: a token name, optional blanks, the value (no CR or LF).
+_HEADER_LINES = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r\n)*").fullmatch
 
 
 class WireProtocolError(Exception):
@@ -99,17 +103,45 @@ def encode_request(
     second request: it raises :class:`InvalidHeaderError` naming the header
     (never its value, which may be the API key).
     """
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}"]
+    names = tuple(headers)
+    plain = _PLAIN_NAMES.get(names)
+    if plain is None:
+        plain = _remember_names(names)
+    pairs = (
+        headers.items()
+        if plain
+        else [(name, value) for name, value in headers.items() if name.lower() not in _FRAMING]
+    )
+    block = "\r\n".join(map(": ".join, pairs))
+    # Joined by len - 1 line breaks: any other CR or LF came from a value.
+    breaks = len(pairs) - 1 if pairs else 0
+    if block.count("\n") != breaks or block.count("\r") != breaks or "\0" in block:
+        _refuse_values(headers)
+    head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+    return (head + block + "\r\n\r\n" if block else head + "\r\n").encode("latin-1") + body
+
+
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
+# Whether a tuple of header names is free of the framing headers: a client
+# sends the same names on every call, so each tuple is checked once.
+_PLAIN_NAMES: dict[tuple[str, ...], bool] = {}
+
+
+def _remember_names(names: tuple[str, ...]) -> bool:
+    for name in names:
+        if not _TOKEN(name):
+            raise InvalidHeaderError(f"request header name {name!r} is not an HTTP token")
+    plain = _FRAMING.isdisjoint(name.lower() for name in names)
+    if len(_PLAIN_NAMES) > 64:
+        _PLAIN_NAMES.clear()
+    _PLAIN_NAMES[names] = plain
+    return plain
+
+
+def _refuse_values(headers: Mapping[str, str]) -> None:
     for name, value in headers.items():
-        for bad in _FORBIDDEN:
-            if bad in value or bad in name:
-                raise InvalidHeaderError(f"request header {name!r} holds a line break or NUL")
-        lower = name.lower()
-        if lower in ("host", "content-length", "transfer-encoding"):
-            continue
-        lines.append(f"{name}: {value}")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1") + body
+        if any(bad in value for bad in _FORBIDDEN):
+            raise InvalidHeaderError(f"request header {name!r} holds a line break or NUL")
 
 
 class ResponseParser:
@@ -217,24 +249,28 @@ class ResponseParser:
             return self._frame()
 
     def _parse_head(self, head: bytes) -> int:
-        lines = head.decode("latin-1").split("\r\n")
-        if len(lines) > _MAX_HEADER_LINES:
-            raise WireProtocolError("the response has too many headers")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
+        text = head.decode("latin-1")
+        status_line, _, rest = text.partition("\r\n")
+        version, _, reason = status_line.partition(" ")
+        code = reason[:3]
         if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
             raise WireProtocolError("the response's status line is malformed")
-        if rest[3:4] not in ("", " "):
+        if reason[3:4] not in ("", " "):
             raise WireProtocolError("the response's status line is malformed")
         headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip() or line[0] in " \t":
+        if rest:
+            # One C-speed pass checks every line (a token, a colon, no stray CR
+            # or LF, no folding), then the lines are split without re-checking.
+            if rest.count("\r\n") >= _MAX_HEADER_LINES:
+                raise WireProtocolError("the response has too many headers")
+            if not _HEADER_LINES(rest + "\r\n"):
                 raise WireProtocolError("a response header line is malformed")
-            key = name.lower()
-            value = value.strip(" \t")
-            earlier = headers.get(key)
-            headers[key] = value if earlier is None else f"{earlier}, {value}"
+            for line in rest.split("\r\n"):
+                name, _, value = line.partition(":")
+                key = name.lower()
+                value = value.strip(" \t")
+                earlier = headers.get(key)
+                headers[key] = value if earlier is None else f"{earlier}, {value}"
         self.headers = headers
         connection = headers.get("connection", "").lower()
         if version == "HTTP/1.1":
