@@ -136,6 +136,16 @@ def test_deadline_bounds_the_connect(kind: Kind, server: FaultServer) -> None:
     assert server.connection_count == 0
 
 
+def test_spent_deadline_sends_nothing_and_keeps_the_pool(kind: Kind, server: FaultServer) -> None:
+    """An attempt whose deadline is already spent fails at once and leaves the idle connection."""
+    outcomes = exchange(
+        kind, probe(server.base_url), probe(server.base_url, deadline=0.0), probe(server.base_url)
+    )
+    assert "timed out" in str(failure(outcomes[1]))
+    assert isinstance(outcomes[2], HttpResponse)
+    assert [request.connection for request in server.requests] == [0, 0]
+
+
 def test_idle_timeout_bounds_each_wait(kind: Kind, server: FaultServer) -> None:
     """A server silent past the idle timeout fails the attempt long before its deadline."""
     server.script(Stall(seconds=3.0))

@@ -268,6 +268,9 @@ class AsyncioTransport:
         scheme, host, port, target, host_header = self._route(request.url)
         data = encode_request(request.method, target, host_header, request.headers, request.body)
         key = (scheme, host, port)
+        if loop.time() >= deadline_at:
+            # Checked before a connection is taken, so an idle one stays pooled.
+            raise _DeadlineError("the attempt's deadline passed before it started")
         connection = attempt.connection = self._checkout(key)
         if connection is None:
             connection = attempt.connection = await self._connect(loop, key, request, deadline_at)

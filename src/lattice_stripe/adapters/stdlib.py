@@ -52,6 +52,8 @@ __all__ = ["StdlibTransport"]
 _READ = 64 * 1024
 _CACHE_LIMIT = 32
 _MAX_PROXY_REPLY = 64 * 1024
+# How a write to a connection the server has closed fails.
+_PEER_CLOSED = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 # Where a blocking socket's kernel timeouts work as Python expects (a read
 # past SO_RCVTIMEO fails with EAGAIN); elsewhere each read polls first.
 _KERNEL_TIMEOUTS = sys.platform.startswith(("linux", "darwin", "freebsd")) and hasattr(
@@ -186,6 +188,9 @@ class StdlibTransport:
         scheme, host, port, target, host_header = self._route(request.url)
         data = encode_request(request.method, target, host_header, request.headers, request.body)
         key = (scheme, host, port)
+        if self._monotonic() >= deadline_at:
+            # Checked before a connection is taken, so an idle one stays pooled.
+            raise _DeadlineError("the attempt's deadline passed before it started")
         fresh = False
         while True:
             connection = attempt.connection = None if fresh else self._checkout(key)
@@ -194,9 +199,10 @@ class StdlibTransport:
             attempt.phase = _SEND
             try:
                 self._send_all(connection, data, request.timeout, deadline_at)
-            except OSError:
+            except _PEER_CLOSED:
                 # A kept-alive connection the server closed as we took it:
                 # nothing of the request went out, so a fresh one may send it.
+                # (A timeout is not this: it is raised, never retried here.)
                 if not connection.reused:
                     raise
                 connection.close()
