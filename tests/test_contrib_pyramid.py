@@ -269,15 +269,14 @@ def test_settings_are_read_at_commit_not_at_include() -> None:
     assert config.registry[SETTINGS_KEY].timeout == 7.0
 
 
-def test_production_uses_one_urllib3_client_per_application() -> None:
-    """Without a transport set, the app's single Client sends through urllib3."""
-    pytest.importorskip("urllib3")
+def test_production_uses_one_default_client_per_application() -> None:
+    """Without a transport set, the app's single Client sends through the stdlib transport."""
     config = Configurator(settings={"lattice_stripe.api_key": "sk_test_x"})
     config.include("lattice_stripe.contrib.pyramid")
     config.commit()
     client = get_client(config.registry)
     assert isinstance(client, Client)
-    assert "transport=Urllib3Transport" in repr(client)
+    assert "transport=StdlibTransport" in repr(client)
     assert get_client(config.registry) is client
     client.close()
 

@@ -151,7 +151,7 @@ def test_the_default_transport_is_aiohttp() -> None:
     with TestClient(app) as client:
         client.get("/")
     [description] = shown
-    assert "transport=AiohttpTransport" in description
+    assert "transport=AsyncioTransport" in description
     assert API_KEY not in description
 
 

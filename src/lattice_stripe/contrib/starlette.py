@@ -12,8 +12,8 @@
         lifespan=stripe_lifespan(os.environ["STRIPE_SECRET_KEY"]),
     )
 
-:func:`stripe_lifespan` opens one :class:`~lattice_stripe.AsyncClient` (aiohttp
-transport unless given another) for the life of the app and puts it in the
+:func:`stripe_lifespan` opens one :class:`~lattice_stripe.AsyncClient` (the
+standard-library asyncio transport unless given another) for the life of the app and puts it in the
 lifespan state; :func:`redirect_to_portal` creates a session and answers 303 to
 it; :func:`webhook_endpoint` verifies, de-duplicates and dispatches events.
 Needs the ``lattice-stripe[starlette]`` extra.
@@ -109,7 +109,7 @@ def stripe_lifespan(
     """A lifespan that owns one :class:`~lattice_stripe.AsyncClient`, closed at shutdown.
 
     The client is built at startup (a bad ``api_key`` fails the start, not the
-    first request). ``transport`` defaults to aiohttp; pass a
+    first request). ``transport`` defaults to the asyncio one; pass a
     :class:`~lattice_stripe.adapters.recording.RecordingTransport` in tests.
     ``allow_http_localhost`` accepts ``http://localhost`` return URLs, for local
     development with test keys only. ``allowed_hosts`` lists the host names a

@@ -17,7 +17,7 @@ expects stops the start with a ``ConfigurationError`` that names the setting.
 
 The include gives every request ``request.stripe_portal`` (a
 :class:`StripePortal` over one :class:`~lattice_stripe.Client` per
-application, urllib3 transport) and the configurator two directives:
+application, the default transport) and the configurator two directives:
 ``config.add_stripe_webhook_view(route_name, handlers)`` and
 ``config.set_stripe_transport(transport)``. For tests, include
 ``lattice_stripe.contrib.pyramid.testing`` instead. Needs the
@@ -318,7 +318,7 @@ class StripePortal:
 
 
 def set_stripe_transport(config: Configurator, transport: SyncTransport) -> None:
-    """Directive: send the client's requests through ``transport`` instead of urllib3."""
+    """Directive: send the client's requests through ``transport`` instead of the default."""
 
     def register() -> None:
         config.registry[TRANSPORT_KEY] = transport
