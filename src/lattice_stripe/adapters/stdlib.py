@@ -173,6 +173,12 @@ class StdlibTransport:
             if attempt.connection is not None:
                 attempt.connection.close()
             raise _connection_error(error, attempt.phase) from detach_tracebacks(error)
+        except BaseException:
+            # Interrupted (a signal handler, KeyboardInterrupt) half-way through
+            # an exchange: the connection is in an unknown state, never reused.
+            if attempt.connection is not None:
+                attempt.connection.close()
+            raise
         if parser.too_large:
             raise too_large(parser, request)
         return HttpResponse(status=parser.status, headers=parser.headers, body=parser.body)
