@@ -83,7 +83,7 @@ _DEFAULT_CLIENTS = (
 
 @pytest.mark.parametrize("blocked", ["urllib3", "aiohttp"])
 def test_the_default_clients_need_no_transport_library(blocked: str) -> None:
-    """Client() and AsyncClient() work with urllib3 or aiohttp missing: their defaults are stdlib."""
+    """Client() and AsyncClient() work with urllib3 or aiohttp missing (stdlib defaults)."""
     body = "def CALL():\n" + "".join(f"    {line}\n" for line in _DEFAULT_CLIENTS.splitlines())
     source = f"BLOCKED = {blocked!r}\n{body}{_PROBE}"
     result = subprocess.run(
