@@ -1,6 +1,7 @@
 """The Django integration: settings checks, the portal views, the webhook views, the event store,
 the testing helpers; real Django with its test client over a real SQLite file database."""
 
+import functools
 import json
 import logging
 import threading
@@ -23,13 +24,14 @@ from django.test.utils import override_settings
 from django.urls import path
 
 from djangoapp import billing
+from djangoapp.stores import django_store
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
 from lattice_stripe.contrib.django.apps import check_settings
 from lattice_stripe.contrib.django.conf import get_client, read_settings
 from lattice_stripe.contrib.django.models import WebhookEvent
 from lattice_stripe.contrib.django.signals import event_signal
-from lattice_stripe.contrib.django.store import PRUNE_BATCH, DjangoEventStore
+from lattice_stripe.contrib.django.store import DjangoEventStore
 from lattice_stripe.contrib.django.testing import (
     StripeTestMixin,
     deliver,
@@ -39,7 +41,10 @@ from lattice_stripe.contrib.django.testing import (
     recording_transport,
 )
 from lattice_stripe.contrib.django.views import PortalView
+from lattice_stripe.core.errors import EventStoreError
+from lattice_stripe.core.webhooks import DEFAULT_PRUNE_BATCH as PRUNE_BATCH
 from lattice_stripe.core.webhooks import Event, generate_signature_header
+from store_contract import EventStoreContract, StoreRecipe
 
 PORTAL = "/billing/portal/"
 WEBHOOK = "/billing/webhook/"
@@ -568,6 +573,26 @@ def test_concurrent_claims_of_one_event_let_exactly_one_through() -> None:
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(claim, range(10)))
     assert results.count(True) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+class TestDjangoEventStoreContract(EventStoreContract):
+    """The shared EventStore contract on the test database's SQLite file, the migration applied."""
+
+    @pytest.fixture
+    def store_recipe(self) -> StoreRecipe:
+        """Stores on the test database; a worker process opens the same file."""
+        return functools.partial(django_store, str(connections["default"].settings_dict["NAME"]))
+
+
+def test_a_database_failure_is_an_event_store_error(db: None) -> None:
+    """A broken database surfaces as EventStoreError from the library's tree, chained."""
+    store = DjangoEventStore(using="default")
+    with connections["default"].cursor() as cursor:
+        cursor.execute("DROP TABLE lattice_stripe_webhook_event")
+    with pytest.raises(EventStoreError, match="claim failed") as caught:
+        store.claim("evt_1")
+    assert caught.value.__cause__ is not None
 
 
 # -- the testing helpers --------------------------------------------------------------

@@ -601,7 +601,7 @@ def test_a_custom_store_decides_what_is_a_duplicate(fake: RecordingTransport) ->
     """A store that has seen everything makes every delivery a duplicate."""
 
     class SeenItAll:
-        def claim(self, event_id: str) -> bool:
+        def claim(self, event_id: str, lease_seconds: float) -> bool:
             return False
 
         def complete(self, event_id: str) -> None:
@@ -631,9 +631,9 @@ def test_the_event_store_is_called_off_the_event_loop_thread(fake: RecordingTran
     store_threads: dict[str, int] = {}
 
     class DatabaseStore(InMemoryEventStore):
-        def claim(self, event_id: str) -> bool:
+        def claim(self, event_id: str, lease_seconds: float = 300.0) -> bool:
             store_threads["claim"] = threading.get_ident()
-            return super().claim(event_id)
+            return super().claim(event_id, lease_seconds)
 
         def complete(self, event_id: str) -> None:
             store_threads["complete"] = threading.get_ident()

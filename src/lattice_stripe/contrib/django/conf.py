@@ -33,10 +33,13 @@ from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DE
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.flow import check_api_key
 from lattice_stripe.core.ports import SyncTransport
-from lattice_stripe.core.webhooks import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE
+from lattice_stripe.core.webhooks import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TOLERANCE,
+)
 
 __all__ = [
-    "DEFAULT_LEASE_SECONDS",
     "SETTING",
     "Problem",
     "StripeSettings",
@@ -46,8 +49,6 @@ __all__ = [
 ]
 
 SETTING = "LATTICE_STRIPE"
-DEFAULT_LEASE_SECONDS = 300.0
-"""How long a claimed event stays claimed if its worker dies before finishing it."""
 
 _KNOWN_KEYS = frozenset(
     {

@@ -250,6 +250,7 @@ def _receiver(config: StripeSettings) -> WebhookReceiver:
         store=DjangoEventStore(using=config.database),
         tolerance=config.tolerance,
         max_body_bytes=config.max_body_bytes,
+        lease_seconds=config.lease_seconds,
     )
 
 
