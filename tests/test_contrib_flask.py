@@ -9,7 +9,9 @@ import pytest
 
 pytest.importorskip("flask")
 
-from flask import Flask, Response, get_flashed_messages, request
+from flask import Flask, get_flashed_messages, request
+from werkzeug.test import TestResponse
+from werkzeug.wrappers import Response
 
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
@@ -78,7 +80,7 @@ def make_app(
     return app, seen
 
 
-def post_portal(app: Flask, host: str = "shop.example") -> "Response":
+def post_portal(app: Flask, host: str = "shop.example") -> TestResponse:
     client = app.test_client()
     client.set_cookie("session", "s1", domain=host)
     return client.post("/billing/portal", base_url=f"https://{host}")
