@@ -4,8 +4,10 @@ the testing helpers; real Django with its test client over a real SQLite file da
 import functools
 import json
 import logging
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +27,7 @@ from django.urls import path
 
 from djangoapp import billing
 from djangoapp.stores import django_store
+from doc_snippets import load_module, snippets, source
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
 from lattice_stripe.contrib.django.apps import check_settings
@@ -646,3 +649,76 @@ def test_no_secret_in_the_settings_repr(fake: RecordingTransport) -> None:
     text = repr(stripe_settings())
     assert "sk_test_DjangoTests" not in text
     assert "whsec_" not in text
+
+
+# -- the guide --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
+    """The guide's Django snippets as the ``shop`` app: its settings, billing module and URLs."""
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_DjangoGuide")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_DjangoGuide")
+    guide_billing = load_module("shop.billing", "django-billing")
+    package = types.ModuleType("shop")
+    package.billing = guide_billing  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "shop", package)
+    monkeypatch.setitem(sys.modules, "shop.billing", guide_billing)
+    guide_settings = load_module("shop.settings", "django-settings")
+    urls = types.ModuleType("shop.urls")
+    urls.__dict__.update(vars(guide_billing))
+    exec(
+        compile(source("django-urls", "django-test"), "frameworks.md:shop.urls", "exec"), vars(urls)
+    )
+    with override_settings(LATTICE_STRIPE=guide_settings.LATTICE_STRIPE, ROOT_URLCONF=urls):
+        yield urls
+
+
+def test_the_guide_shows_exactly_these_django_snippets() -> None:
+    """Every Django snippet of docs/frameworks.md is one these tests run."""
+    assert {name for name in snippets() if name.startswith("django")} == {
+        "django-settings",
+        "django-billing",
+        "django-urls",
+        "django-test",
+    }
+
+
+def test_the_guides_settings_pass_the_checks(shop: types.ModuleType) -> None:
+    """The guide's LATTICE_STRIPE setting has no serious problem for manage.py check."""
+    assert not [message for message in check_settings() if message.is_serious()]
+
+
+def test_the_guides_own_django_test_passes(shop: types.ModuleType, db: None) -> None:
+    """The guide's test runs against the guide's app: portal, error path, webhook."""
+    shop.test_the_django_portal_and_a_webhook()
+
+
+def test_the_guides_deep_link_opens_the_cancel_flow(shop: types.ModuleType, jo: User) -> None:
+    """The guide's cancel view sends the subscription_cancel flow for the user's subscription."""
+    client = Client()
+    client.force_login(jo)
+    with override_stripe() as fake:
+        assert client.post("/account/cancel/", secure=True).status_code == 303
+    assert fake.last_request.params["flow_data"] == {
+        "type": "subscription_cancel",
+        "subscription_cancel": {"subscription": "sub_123"},
+    }
+
+
+def test_the_guides_account_page_has_the_csrf_protected_button(
+    shop: types.ModuleType, jo: User
+) -> None:
+    """The guide's account page posts to the portal view with a CSRF token that it accepts."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(jo)
+    page = client.get("/account/", secure=True).content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    with override_stripe():
+        response = client.post(
+            "/billing/portal/",
+            {"csrfmiddlewaretoken": token},
+            secure=True,
+            headers={"referer": "https://testserver/account/"},  # Django checks it over https
+        )
+    assert response.status_code == 303

@@ -13,6 +13,7 @@ from flask import Flask, get_flashed_messages, request
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Response
 
+from doc_snippets import load_module, snippets
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
 from lattice_stripe.contrib.flask import LatticeStripe, portal_error, recording_transport
@@ -253,3 +254,29 @@ def test_recording_transport_says_how_to_set_it_up() -> None:
     with pytest.raises(RuntimeError, match="LATTICE_STRIPE_TRANSPORT"):
         recording_transport(app)
     app.extensions["lattice_stripe"].client.close()
+
+
+def test_the_guide_shows_exactly_these_flask_snippets() -> None:
+    """Every Flask snippet of docs/frameworks.md is one this module runs."""
+    assert {name for name in snippets() if name.startswith("flask")} == {"flask-app", "flask-test"}
+
+
+def test_the_guides_flask_test_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide's own Flask test runs against the guide's app."""
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_FlaskGuide")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_FlaskGuide")
+    guide = load_module("flask_guide", "flask-app", "flask-test")
+    guide.test_the_flask_portal_and_a_webhook()
+
+
+def test_the_guides_flask_app_refuses_a_visitor_without_a_customer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guide's portal view answers 403 when the session names no customer."""
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_FlaskGuide")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_FlaskGuide")
+    guide = load_module("flask_guide", "flask-app")
+    app = guide.create_flask_app(LATTICE_STRIPE_TRANSPORT=RecordingTransport())
+    response = app.test_client().post("/billing/portal", base_url="https://shop.example")
+    assert response.status_code == 403
+    assert recording_transport(app).requests == []

@@ -8,7 +8,6 @@ from lattice_stripe.contrib.django.signals import webhook_handler
 from lattice_stripe.contrib.django.views import portal_error
 from lattice_stripe.core.webhooks import Event
 
-CUSTOMERS = {"jo": "cus_123"}
 SUBSCRIPTION_STATUS: dict[str, str] = {}
 HANDLED: list[str] = []
 _lock = threading.Lock()
@@ -16,7 +15,8 @@ _lock = threading.Lock()
 
 def customer_for(request: HttpRequest) -> str | None:
     """The logged-in user's Stripe customer ID."""
-    return CUSTOMERS.get(request.user.get_username())
+    customer: str | None = getattr(request.user, "stripe_customer_id", None)
+    return customer
 
 
 def subscription_changed(event: Event) -> None:
