@@ -47,6 +47,7 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGIN_URL = "/login/"
+STATIC_URL = "/static/"
 AUTHENTICATION_BACKENDS = ["djangoapp.auth.StripeCustomerBackend"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
