@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from lattice_stripe import AsyncClient, Client
 from lattice_stripe.adapters.recording import RecordingTransport
+from services import postgres_server, redis_server  # noqa: F401  (session fixtures)
 
 if TYPE_CHECKING:
     import aiohttp

@@ -17,11 +17,12 @@ Stores must also offer ``prune(limit) -> int``: forget up to ``limit`` IDs
 completed more than ``retention_seconds`` ago, and say how many it forgot.
 """
 
+import asyncio
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import pytest
 
@@ -33,12 +34,29 @@ SHORT_RETENTION = 0.3
 RACE_EVENTS = 40
 THREADS = 16
 PROCESSES = 4
+T = TypeVar("T")
 
 
 class PrunableStore(EventStore, Protocol):
     """An event store with the retention step the shipped stores have."""
 
     def prune(self, limit: int = ...) -> int: ...
+
+
+class AsyncPrunableStore(Protocol):
+    """An asyncio event store with retention and ``aclose``."""
+
+    async def claim(self, event_id: str, lease_seconds: float) -> bool: ...
+
+    async def complete(self, event_id: str) -> None: ...
+
+    async def is_complete(self, event_id: str) -> bool: ...
+
+    async def release(self, event_id: str) -> None: ...
+
+    async def prune(self, limit: int = ...) -> int: ...
+
+    async def aclose(self) -> None: ...
 
 
 StoreRecipe = Callable[..., PrunableStore]
@@ -262,3 +280,50 @@ class EventStoreContract:
         won = sorted(event_id for batch in wins for event_id in batch)
         assert won == sorted(event_ids)
         assert store.claim(event_ids[0], LEASE) is False
+
+
+class BlockingStore:
+    """An async store driven from blocking code, on an event loop in a thread of its own.
+
+    Runs the contract (threads and processes included) against an
+    :class:`~lattice_stripe.core.webhooks.AsyncEventStore`: every call is a
+    coroutine on that one loop, so 16 threads make 16 concurrent tasks.
+    """
+
+    def __init__(self, store: AsyncPrunableStore) -> None:
+        self._store = store
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def claim(self, event_id: str, lease_seconds: float) -> bool:
+        """The async store's claim."""
+        return self._run(self._store.claim(event_id, lease_seconds))
+
+    def complete(self, event_id: str) -> None:
+        """The async store's complete."""
+        self._run(self._store.complete(event_id))
+
+    def is_complete(self, event_id: str) -> bool:
+        """The async store's is_complete."""
+        return self._run(self._store.is_complete(event_id))
+
+    def release(self, event_id: str) -> None:
+        """The async store's release."""
+        self._run(self._store.release(event_id))
+
+    def prune(self, limit: int = 100) -> int:
+        """The async store's prune."""
+        return self._run(self._store.prune(limit))
+
+    def close(self) -> None:
+        """Close the async store on its loop, then stop the loop."""
+        try:
+            self._run(self._store.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()

@@ -874,3 +874,48 @@ def test_a_store_failing_to_record_completion_answers_500_and_the_retry_runs(
     assert (failed.status_code, failed.json()) == (500, {"outcome": "store_failed"})
     assert (retried.status_code, retried.json()) == (200, {"outcome": "processed"})
     assert calls == ["evt_1", "evt_1"]
+
+
+def test_an_async_event_store_is_awaited_on_the_event_loop(fake: RecordingTransport) -> None:
+    """An async store's calls run on the loop's thread, not the thread pool, with the lease."""
+    threads: dict[str, int] = {}
+    leases: list[float] = []
+    inner = InMemoryEventStore()
+
+    class AsyncStore:
+        async def claim(self, event_id: str, lease_seconds: float) -> bool:
+            threads["claim"] = threading.get_ident()
+            leases.append(lease_seconds)
+            return inner.claim(event_id, lease_seconds)
+
+        async def complete(self, event_id: str) -> None:
+            threads["complete"] = threading.get_ident()
+            inner.complete(event_id)
+
+        async def is_complete(self, event_id: str) -> bool:
+            return inner.is_complete(event_id)
+
+        async def release(self, event_id: str) -> None:
+            threads["release"] = threading.get_ident()
+            inner.release(event_id)
+
+    loop_threads: list[int] = []
+
+    async def failing_once(event: Event) -> None:
+        loop_threads.append(threading.get_ident())
+        if len(loop_threads) == 1:
+            raise RuntimeError("the first delivery fails")
+
+    app = build_app(
+        fake,
+        handlers={"customer.subscription.deleted": failing_once},
+        webhook_options={"store": AsyncStore(), "lease_seconds": 30.0},
+    )
+    body = event_body("customer.subscription.deleted")
+    with running(app) as client:
+        assert post_event(client, body).json() == {"outcome": "handler_failed"}
+        assert post_event(client, body).json() == {"outcome": "processed"}
+        assert post_event(client, body).json() == {"outcome": "duplicate"}
+    assert set(threads.values()) == {loop_threads[0]}
+    assert set(threads) == {"claim", "complete", "release"}
+    assert leases == [30.0, 30.0, 30.0]
