@@ -8,8 +8,10 @@ import sys
 import threading
 import time
 import types
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,7 @@ from django.test.utils import override_settings
 from django.urls import path
 
 from djangoapp import billing
-from djangoapp.stores import django_store
+from djangoapp.stores import django_postgres_store, django_store
 from doc_snippets import load_module, snippets, source
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
@@ -47,6 +49,7 @@ from lattice_stripe.contrib.django.views import PortalView
 from lattice_stripe.core.errors import EventStoreError
 from lattice_stripe.core.webhooks import DEFAULT_PRUNE_BATCH as PRUNE_BATCH
 from lattice_stripe.core.webhooks import Event, generate_signature_header
+from services import PostgresServer
 from store_contract import EventStoreContract, StoreRecipe
 
 PORTAL = "/billing/portal/"
@@ -586,6 +589,54 @@ class TestDjangoEventStoreContract(EventStoreContract):
     def store_recipe(self) -> StoreRecipe:
         """Stores on the test database; a worker process opens the same file."""
         return functools.partial(django_store, str(connections["default"].settings_dict["NAME"]))
+
+
+@pytest.fixture(scope="module")
+def django_postgres(
+    postgres_server: PostgresServer, django_db_blocker: Any
+) -> Iterator[dict[str, Any]]:
+    """A database of its own on the session's PostgreSQL, as the Django alias ``postgres``,
+    with the migrations applied."""
+    import psycopg
+
+    name = f"django_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": postgres_server.user,
+        "HOST": "127.0.0.1",
+        "PORT": str(postgres_server.port),
+    }
+    connections.settings["postgres"] = connections.configure_settings({"default": database})[
+        "default"
+    ]
+    try:
+        with django_db_blocker.unblock():
+            call_command("migrate", database="postgres", verbosity=0)
+            connections["postgres"].close()
+        yield database
+    finally:
+        connections["postgres"].close()
+        del connections.settings["postgres"]
+        with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+class TestDjangoEventStoreOnPostgresContract(EventStoreContract):
+    """The shared EventStore contract with the Django store on a real PostgreSQL server."""
+
+    @pytest.fixture
+    def store_recipe(
+        self, django_postgres: dict[str, Any], django_db_blocker: Any
+    ) -> Iterator[StoreRecipe]:
+        """Stores on the PostgreSQL alias, emptied first; a worker process connects the same."""
+        with django_db_blocker.unblock():
+            WebhookEvent.objects.using("postgres").all().delete()
+            connections["postgres"].close()
+            yield functools.partial(django_postgres_store, django_postgres)
+            connections.close_all()
 
 
 def test_a_database_failure_is_an_event_store_error(db: None) -> None:
