@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("pytest_django")
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connections
@@ -157,6 +158,15 @@ def test_manage_py_check_reports_the_problems_with_hints() -> None:
         call_command("check")
 
 
+def test_a_project_without_messages_is_warned() -> None:
+    """Without django.contrib.messages a failed redirect cannot say why: warning W003."""
+    apps = [app for app in settings.INSTALLED_APPS if app != "django.contrib.messages"]
+    with override_settings(INSTALLED_APPS=apps):
+        ids = {message.id for message in check_settings()}
+    assert "lattice_stripe.W003" in ids
+    assert "lattice_stripe.W003" not in {message.id for message in check_settings()}
+
+
 def test_the_project_settings_pass_the_checks() -> None:
     """The test project's settings are clean: manage.py check finds nothing serious."""
     assert not [message for message in check_settings() if message.is_serious()]
@@ -193,6 +203,8 @@ def test_the_portal_view_answers_303_to_the_session_never_cached(
         "return_url": "https://testserver/account/",
     }
     assert b"billing.stripe.com" not in response.content
+    assert "billing.stripe.com" not in repr(response)
+    assert "billing.stripe.com" not in str(response)
 
 
 def test_the_customer_never_comes_from_the_request(
@@ -492,6 +504,9 @@ async def test_the_async_views_redirect_and_handle_events() -> None:
         awaited.append(event.id)
 
     with override_stripe() as fake:
+        assert (await client.get("/async/portal/", secure=True)).status_code == 405
+        assert (await client.get("/async/webhook/")).status_code == 405
+        assert fake.requests == []
         response = await client.post("/async/portal/", secure=True)
         assert response.status_code == 303
         assert response["Cache-Control"] == "no-store"

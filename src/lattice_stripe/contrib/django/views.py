@@ -59,6 +59,7 @@ from lattice_stripe.core.webhooks import Delivery, Event, WebhookReceiver, Webho
 
 __all__ = [
     "AsyncPortalView",
+    "PortalRedirect",
     "PortalView",
     "async_portal",
     "async_webhook",
@@ -76,6 +77,21 @@ def _return_url(request: HttpRequest, return_url: str | None) -> str:
     target = choose_return_url(None, return_url or stripe_settings().return_url, str)
     # build_absolute_uri validates the Host against ALLOWED_HOSTS (DisallowedHost: 400).
     return request.build_absolute_uri(resolve_url(target))
+
+
+class PortalRedirect(HttpResponseRedirect):
+    """A 303 to the portal (or back), never cached; its ``repr`` hides the Location, which is a
+    single-use credential (Django's own repr shows it)."""
+
+    status_code = 303
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        for name, value in PORTAL_REDIRECT_HEADERS.items():
+            self[name] = value
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} status_code={self.status_code}>"
 
 
 def portal_url(
@@ -115,10 +131,7 @@ def redirect_to_portal(
         location = error_redirect_url(back, error)
         message = portal_error_message(portal_error_code(error))
         messages.error(request, message or "", fail_silently=True)
-    response = HttpResponseRedirect(location, status=303)
-    for name, value in PORTAL_REDIRECT_HEADERS.items():
-        response[name] = value
-    return response
+    return PortalRedirect(location)
 
 
 def portal_error(request: HttpRequest) -> str | None:
@@ -188,8 +201,6 @@ class PortalView(View):
 
 class AsyncPortalView(PortalView):
     """:class:`PortalView` for ASGI: ``get_customer`` may be a coroutine function."""
-
-    view_is_async = True
 
     async def post(  # type: ignore[override]
         self, request: HttpRequest, *args: Any, **kwargs: Any
