@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from benchmarks import e2e, importtime
+from benchmarks import e2e, importtime, stores
 
 HERE = Path(__file__).resolve().parent
 OVERHEAD_NAMES = {
@@ -197,6 +197,12 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     for sample in results["memory"]:
         lines.append(f"| {sample['round']} | {sample['peak_rss_kib']} | {sample['live_objects']} |")
+    lines += [
+        "",
+        "## Webhook event stores: claims of new events (one process, and four at once)",
+        "",
+        *stores.markdown(results["stores"]),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -251,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "e2e": e2e.run(*((60, 200, 1) if quick else (3000, 6000, 3))),
         "import": importtime.run(2 if quick else 15),
         "memory": _memory(*((2, 100) if quick else (10, 1000))),
+        "stores": stores.run(50 if quick else 3000),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(_markdown(results))

@@ -122,6 +122,7 @@ def check_ids(raw: object, *, debug: bool = False) -> set[str]:
         ({"API_KEY": "sk_test_a", "RETURN_URL": "http://shop.example/"}, "lattice_stripe.E006"),
         ({"API_KEY": "sk_test_a", "HANDLERS": {"x": "no.such.handler"}}, "lattice_stripe.E007"),
         ({"API_KEY": "sk_test_a", "TIMEOUT": "soon"}, "lattice_stripe.E009"),
+        ({"API_KEY": "sk_test_a", "LEASE_SECONDS": 0}, "lattice_stripe.E009"),
         ({"API_KEY": "sk_test_a", "APIKEY": "sk_test_a"}, "lattice_stripe.E010"),
     ],
 )

@@ -919,3 +919,51 @@ def test_an_async_event_store_is_awaited_on_the_event_loop(fake: RecordingTransp
     assert set(threads.values()) == {loop_threads[0]}
     assert set(threads) == {"claim", "complete", "release"}
     assert leases == [30.0, 30.0, 30.0]
+
+
+async def test_a_cancelled_delivery_releases_its_claim_in_an_async_store() -> None:
+    """Cancelled mid-handler (a shutting-down server): the async store's claim is released."""
+    inner = InMemoryEventStore()
+    started = asyncio.Event()
+
+    class AsyncStore:
+        async def claim(self, event_id: str, lease_seconds: float) -> bool:
+            return inner.claim(event_id, lease_seconds)
+
+        async def complete(self, event_id: str) -> None:
+            inner.complete(event_id)
+
+        async def is_complete(self, event_id: str) -> bool:
+            return inner.is_complete(event_id)
+
+        async def release(self, event_id: str) -> None:
+            inner.release(event_id)
+
+    async def hang(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    endpoint = webhook_endpoint(
+        SECRET, {"customer.subscription.deleted": hang}, store=AsyncStore(), clock=lambda: NOW
+    )
+    body = event_body("customer.subscription.deleted")
+    header = generate_signature_header(body, SECRET, timestamp=NOW)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/stripe/webhook",
+        "headers": [(b"stripe-signature", header.encode())],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    delivery: asyncio.Future[Response] = asyncio.ensure_future(endpoint(Request(scope, receive)))
+    await started.wait()
+    assert inner.claim("evt_1") is False  # held by the running handler
+    delivery.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    for _ in range(20):  # the release runs as a task of its own
+        await asyncio.sleep(0)
+    assert inner.claim("evt_1") is True

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,23 @@ def test_a_postgres_store_needs_exactly_one_source() -> None:
     with pytest.raises(ValidationError) as caught:
         PostgresEventStore("host=127.0.0.1", max_connections=0)
     assert caught.value.path == "max_connections"
+    with pytest.raises(ValidationError) as caught:
+        AsyncPostgresEventStore("host=127.0.0.1", timeout=0)
+    assert caught.value.path == "timeout"
+
+
+def test_a_postgres_store_of_its_own_pool_gives_up_on_a_dead_server_within_its_timeout() -> None:
+    """The store's own pool waits at most ``timeout`` for a connection, then EventStoreError."""
+    from lattice_stripe.adapters.stores.postgres import PostgresEventStore
+
+    dsn = f"host=127.0.0.1 port={free_port()} user=app"
+    with PostgresEventStore(dsn, timeout=0.5) as store:
+        started = time.monotonic()
+        with pytest.raises(EventStoreError, match="claim failed"):
+            store.claim("evt_1")
+        with pytest.raises(EventStoreError, match="is_complete failed"):
+            store.is_complete("evt_1")
+        assert time.monotonic() - started < 5
 
 
 def test_an_unreachable_postgres_is_an_event_store_error_without_the_password() -> None:

@@ -14,7 +14,18 @@ import pytest
 import lattice_stripe
 import lattice_stripe.core
 
-FRAMEWORKS = ("aiohttp", "urllib3", "starlette", "pyramid", "django", "flask", "werkzeug")
+FRAMEWORKS = (
+    "aiohttp",
+    "urllib3",
+    "starlette",
+    "pyramid",
+    "psycopg",
+    "psycopg_pool",
+    "redis",
+    "django",
+    "flask",
+    "werkzeug",
+)
 # Each framework is imported only by the modules named after it.
 FRAMEWORK_HOMES = {
     "django": "contrib/django/",
@@ -147,3 +158,29 @@ def test_unknown_package_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="WebhookReciever"):
         _ = lattice_stripe.WebhookReciever  # type: ignore[attr-defined]
     assert "WebhookReceiver" in dir(lattice_stripe)
+
+
+def test_each_event_store_loads_only_its_own_database_driver() -> None:
+    """Imported in turn: the stores package and SQLite add no driver, the others their own."""
+    script = (
+        "import importlib, json, sys\n"
+        "loaded = {}\n"
+        "for name in ('stores', 'stores.sqlite', 'stores.postgres', 'stores.redis'):\n"
+        "    importlib.import_module('lattice_stripe.adapters.' + name)\n"
+        "    loaded[name] = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    drivers = ["psycopg", "psycopg_pool", "redis", *FRAMEWORKS[:4]]
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script, *drivers],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout) == {
+        "stores": [],
+        "stores.sqlite": [],
+        "stores.postgres": ["psycopg", "psycopg_pool"],
+        "stores.redis": ["psycopg", "psycopg_pool", "redis"],
+    }

@@ -65,7 +65,8 @@ __all__ = [
     "WebhookReply",
     "compute_signature",
     "construct_event",
-    "check_store_options",
+    "check_prune_batch",
+    "check_seconds",
     "generate_signature_header",
     "is_async_store",
     "verify_signature",
@@ -604,20 +605,22 @@ def is_async_store(store: object) -> bool:
     return inspect.iscoroutinefunction(getattr(store, "claim", None))
 
 
-def check_store_options(lease_seconds: float, retention_seconds: float, prune_batch: int) -> None:
-    """Refuse lease, retention and prune settings that would break exactly-once handling."""
-    for name, seconds in (
-        ("lease_seconds", lease_seconds),
-        ("retention_seconds", retention_seconds),
+def check_seconds(field: str, seconds: float) -> float:
+    """``seconds`` if a positive, finite number (a lease, a retention); else ValidationError."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds < math.inf
     ):
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not 0 < seconds < math.inf
-        ):
-            raise ValidationError(name, "expected a positive, finite number of seconds")
+        raise ValidationError(field, "expected a positive, finite number of seconds")
+    return float(seconds)
+
+
+def check_prune_batch(prune_batch: int) -> int:
+    """``prune_batch`` if it is a whole number of at least 1; else ValidationError."""
     if isinstance(prune_batch, bool) or not isinstance(prune_batch, int) or prune_batch < 1:
         raise ValidationError("prune_batch", "expected a whole number of at least 1")
+    return prune_batch
 
 
 @attrs.define
@@ -649,10 +652,9 @@ class InMemoryEventStore:
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._max_size = max_size
-        self._retention = retention_seconds
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # Completed IDs in the order they completed: the oldest are pruned first.
@@ -793,14 +795,13 @@ class WebhookReceiver:
             raise ValueError(
                 "a webhook signing secret has leading or trailing whitespace; strip it"
             )
-        check_store_options(lease_seconds, DEFAULT_RETENTION_SECONDS, DEFAULT_PRUNE_BATCH)
         self._handlers = dict(handlers)
         self.store: EventStore | AsyncEventStore = InMemoryEventStore() if store is None else store
         self.is_async = is_async_store(self.store)
         self._tolerance = tolerance
         self._clock = clock
         self.max_body_bytes = max_body_bytes
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = check_seconds("lease_seconds", lease_seconds)
 
     def _sync_store(self) -> EventStore:
         if self.is_async:

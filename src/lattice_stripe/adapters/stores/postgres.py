@@ -34,13 +34,24 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_PRUNE_BATCH,
     DEFAULT_RETENTION_SECONDS,
-    check_store_options,
+    check_prune_batch,
+    check_seconds,
 )
 
-__all__ = ["DEFAULT_TABLE", "AsyncPostgresEventStore", "PostgresEventStore", "migration"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_POOL_TIMEOUT",
+    "DEFAULT_TABLE",
+    "AsyncPostgresEventStore",
+    "PostgresEventStore",
+    "migration",
+]
 
 DEFAULT_TABLE = "lattice_stripe_events"
 DEFAULT_MAX_CONNECTIONS = 10
+DEFAULT_POOL_TIMEOUT = 5.0
+"""The longest a call waits for a connection of the store's own pool: well within Stripe's
+own wait for an answer, so that a database outage is answered 500 and retried later."""
 # Serialises CREATE TABLE IF NOT EXISTS across processes starting at once,
 # which can otherwise collide on PostgreSQL's catalog.
 _DDL_LOCK_KEY = 0x1A771CE5
@@ -66,29 +77,35 @@ class _Statements:
             "CREATE INDEX IF NOT EXISTS {index}\n"
             "    ON {name} (completed_at) WHERE completed_at IS NOT NULL;\n"
         ).format(name=name, index=index)
+        # SKIP LOCKED: workers pruning at once each take other rows, none waits.
+        prune = sql.SQL(
+            "DELETE FROM {name} WHERE event_id IN (SELECT event_id FROM {name} "
+            "WHERE completed_at < clock_timestamp() - %s * interval '1 second' "
+            "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        ).format(name=name)
+        self.prune = prune
         self.claim = sql.SQL(
             "INSERT INTO {name} AS e (event_id, lease_until) "
             "VALUES (%s, clock_timestamp() + %s * interval '1 second') "
             "ON CONFLICT (event_id) DO UPDATE SET lease_until = EXCLUDED.lease_until "
             "WHERE e.completed_at IS NULL AND e.lease_until <= clock_timestamp()"
         ).format(name=name)
+        # The completion and a bounded prune in one statement, so one round trip and
+        # one atomic step: a data-modifying WITH runs both or neither.
         self.complete = sql.SQL(
+            "WITH completed AS ("
             "INSERT INTO {name} AS e (event_id, lease_until, completed_at) "
             "VALUES (%s, clock_timestamp(), clock_timestamp()) "
             "ON CONFLICT (event_id) DO UPDATE SET completed_at = EXCLUDED.completed_at "
-            "WHERE e.completed_at IS NULL"
-        ).format(name=name)
+            "WHERE e.completed_at IS NULL RETURNING 1), "
+            "pruned AS ({prune} RETURNING 1) "
+            "SELECT (SELECT count(*) FROM completed), (SELECT count(*) FROM pruned)"
+        ).format(name=name, prune=prune)
         self.is_complete = sql.SQL(
             "SELECT 1 FROM {name} WHERE event_id = %s AND completed_at IS NOT NULL"
         ).format(name=name)
         self.release = sql.SQL(
             "DELETE FROM {name} WHERE event_id = %s AND completed_at IS NULL"
-        ).format(name=name)
-        # SKIP LOCKED: workers pruning at once each take other rows, none waits.
-        self.prune = sql.SQL(
-            "DELETE FROM {name} WHERE event_id IN (SELECT event_id FROM {name} "
-            "WHERE completed_at < clock_timestamp() - %s * interval '1 second' "
-            "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED)"
         ).format(name=name)
         self.ddl_lock = sql.SQL("SELECT pg_advisory_xact_lock(%s)")
 
@@ -108,8 +125,9 @@ class PostgresEventStore:
     """An :class:`~lattice_stripe.core.webhooks.EventStore` in a PostgreSQL table.
 
     Give a ``conninfo`` (a libpq DSN or URL: the store then keeps its own pool
-    of up to ``max_connections`` connections, opened on first use and closed
-    by :meth:`close`) or a psycopg_pool ``pool`` that you own. ``table`` is
+    of up to ``max_connections`` connections, opened on first use, waited
+    for at most ``timeout`` seconds, and closed by :meth:`close`) or a
+    psycopg_pool ``pool`` that you own. ``table`` is
     created on first use unless ``create_table`` is false. Completed rows
     older than ``retention_seconds`` are deleted, at most ``prune_batch`` per
     :meth:`complete`. Thread-safe. Database failures raise
@@ -126,13 +144,13 @@ class PostgresEventStore:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
         _check_source(conninfo, pool, max_connections)
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._sql = _Statements(table)
         self._table = table
-        self._retention = float(retention_seconds)
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._owns_pool = pool is None
         self._pool: ConnectionPool[Any] = pool or ConnectionPool(
             conninfo or "",
@@ -141,7 +159,9 @@ class PostgresEventStore:
             kwargs={"autocommit": True},
             open=False,
             name="lattice_stripe.events",
+            timeout=check_seconds("timeout", timeout),
         )
+        self._timeout = timeout
         self._create_table = create_table
         self._ready = False
         self._setup = threading.Lock()
@@ -154,7 +174,7 @@ class PostgresEventStore:
             if self._ready:
                 return
             if self._owns_pool:
-                self._pool.open(wait=True)
+                self._pool.open(wait=True, timeout=self._timeout)
             if self._create_table:
                 with self._pool.connection() as connection, connection.transaction():
                     connection.execute(self._sql.ddl_lock, (_DDL_LOCK_KEY,))
@@ -175,11 +195,9 @@ class PostgresEventStore:
 
     def complete(self, event_id: str) -> None:
         """Record ``event_id`` as handled (committed); delete up to ``prune_batch`` expired rows."""
-        with reraised(repr(self), "complete", psycopg.Error):
-            self._prepare()
-            with self._pool.connection() as connection, connection.transaction():
-                connection.execute(self._sql.complete, (event_id,))
-                connection.execute(self._sql.prune, (self._retention, self._prune_batch))
+        self._execute(
+            "complete", self._sql.complete, (event_id, self._retention, self._prune_batch)
+        )
 
     def is_complete(self, event_id: str) -> bool:
         """``True`` once ``event_id`` has been completed (until retention forgets it)."""
@@ -228,13 +246,13 @@ class AsyncPostgresEventStore:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
         _check_source(conninfo, pool, max_connections)
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._sql = _Statements(table)
         self._table = table
-        self._retention = float(retention_seconds)
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
         self._owns_pool = pool is None
         self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
             conninfo or "",
@@ -243,7 +261,9 @@ class AsyncPostgresEventStore:
             kwargs={"autocommit": True},
             open=False,
             name="lattice_stripe.events",
+            timeout=check_seconds("timeout", timeout),
         )
+        self._timeout = timeout
         self._create_table = create_table
         self._ready = False
         self._opened = False
@@ -260,7 +280,7 @@ class AsyncPostgresEventStore:
             if self._ready:
                 return
             if self._owns_pool and not self._opened:
-                await self._pool.open(wait=True)
+                await self._pool.open(wait=True, timeout=self._timeout)
                 self._opened = True
             if self._create_table:
                 async with self._pool.connection() as connection, connection.transaction():
@@ -281,11 +301,8 @@ class AsyncPostgresEventStore:
 
     async def complete(self, event_id: str) -> None:
         """Record ``event_id`` as handled (committed); delete up to ``prune_batch`` expired rows."""
-        with reraised(repr(self), "complete", psycopg.Error):
-            await self._prepare()
-            async with self._pool.connection() as connection, connection.transaction():
-                await connection.execute(self._sql.complete, (event_id,))
-                await connection.execute(self._sql.prune, (self._retention, self._prune_batch))
+        params = (event_id, self._retention, self._prune_batch)
+        await self._execute("complete", self._sql.complete, params)
 
     async def is_complete(self, event_id: str) -> bool:
         """``True`` once ``event_id`` has been completed (until retention forgets it)."""

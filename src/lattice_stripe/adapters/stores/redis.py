@@ -27,7 +27,7 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_PRUNE_BATCH,
     DEFAULT_RETENTION_SECONDS,
-    check_store_options,
+    check_seconds,
 )
 
 __all__ = ["DEFAULT_PREFIX", "AsyncRedisEventStore", "RedisEventStore"]
@@ -52,7 +52,7 @@ def _check(url: str | None, client: object, prefix: str, retention_seconds: floa
         raise ValidationError("url", "give exactly one of url (redis://...) or client")
     if not isinstance(prefix, str) or not prefix:
         raise ValidationError("prefix", "expected a non-empty key prefix, such as 'myapp:event:'")
-    check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, DEFAULT_PRUNE_BATCH)
+    check_seconds("retention_seconds", retention_seconds)
 
 
 class RedisEventStore:

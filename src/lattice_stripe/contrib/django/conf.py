@@ -279,6 +279,8 @@ def read_settings(
         "tolerance": reader.number("TOLERANCE", DEFAULT_TOLERANCE, int),
         "lease_seconds": reader.number("LEASE_SECONDS", DEFAULT_LEASE_SECONDS, float),
     }
+    if values["lease_seconds"] <= 0:
+        reader.fail(9, "LEASE_SECONDS", "must be a positive number of seconds", "e.g. 300")
     if api_key is None or any(problem.error for problem in reader.problems):
         return None, reader.problems
     return (

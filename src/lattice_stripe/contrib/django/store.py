@@ -22,7 +22,8 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_PRUNE_BATCH,
     DEFAULT_RETENTION_SECONDS,
-    check_store_options,
+    check_prune_batch,
+    check_seconds,
 )
 
 __all__ = ["DjangoEventStore"]
@@ -45,11 +46,10 @@ class DjangoEventStore:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
     ) -> None:
-        check_store_options(DEFAULT_LEASE_SECONDS, retention_seconds, prune_batch)
         self._using = using or router.db_for_write(WebhookEvent)
         self._clock = clock
-        self._retention = retention_seconds
-        self._prune_batch = prune_batch
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
 
     def _rows(self) -> Any:
         return WebhookEvent.objects.using(self._using)
