@@ -446,6 +446,25 @@ def test_a_signal_receiver_gets_the_typed_event(db: None) -> None:
     assert seen == ["payment_method.attached:pm_1"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_webhook_view_stays_outside_atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ATOMIC_REQUESTS the claim still commits at once: handlers run in their own
+    transaction only, not inside the request's."""
+    monkeypatch.setitem(connections["default"].settings_dict, "ATOMIC_REQUESTS", True)
+    depth: list[int] = []
+
+    def handler(sender: str, event: Event, **kwargs: object) -> None:
+        depth.append(len(connections["default"].atomic_blocks))
+
+    event_signal("invoice.paid").connect(handler)
+    try:
+        body = event_body("invoice.paid", {"id": "in_1", "object": "invoice"})
+        assert deliver(Client(), body).status_code == 200
+    finally:
+        event_signal("invoice.paid").disconnect(handler)
+    assert depth == [1]
+
+
 def test_an_oversized_body_is_413(db: None) -> None:
     """A body over MAX_BODY_BYTES is refused 413 before it is verified."""
     body = subscription_event("active")
