@@ -448,8 +448,7 @@ def test_a_signal_receiver_gets_the_typed_event(db: None) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_webhook_view_stays_outside_atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With ATOMIC_REQUESTS the claim still commits at once: handlers run in their own
-    transaction only, not inside the request's."""
+    """Under ATOMIC_REQUESTS the claim commits at once; handlers run in their own transaction."""
     monkeypatch.setitem(connections["default"].settings_dict, "ATOMIC_REQUESTS", True)
     depth: list[int] = []
 
