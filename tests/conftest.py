@@ -85,3 +85,13 @@ async def http() -> "AsyncIterator[aiohttp.ClientSession]":
 
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """Inner pytest runs without pytest-django: this session set Django up for the test project
+    (pyproject.toml), once per process, and a downstream project has no such settings."""
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    # Pytester clears PYTEST_ADDOPTS when it starts; set after it, it reaches every inner run.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:django")
+    return pytester
