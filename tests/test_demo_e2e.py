@@ -24,10 +24,14 @@ pytestmark = pytest.mark.e2e
 if MISSING is not None:
     pytest.skip(MISSING, allow_module_level=True)
 
+from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 from browser_support import (  # noqa: E402
     ARTIFACTS,
+    WAIT,
     click,
     headless_chromium,
     text_of,

@@ -22,7 +22,6 @@ from lattice_stripe.core.errors import (
     APIError,
     LatticeStripeError,
     RateLimitError,
-    StripeError,
     ValidationError,
 )
 from lattice_stripe.core.webhooks import Event
