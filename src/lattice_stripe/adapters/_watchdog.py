@@ -47,7 +47,13 @@ class Watch:
 
 
 class Watchdog:
-    """The thread that expires watches; one per process (:data:`WATCHDOG`)."""
+    """The thread that expires watches; one per process (:data:`WATCHDOG`).
+
+    The calls' side takes no lock: adding and removing a watch are single
+    dict operations, which no interruption can leave half done (a lock held
+    by a call interrupted by a signal would stall every later call). The
+    lock is only taken to start the thread.
+    """
 
     def __init__(self, tick: float = TICK) -> None:
         self._tick = tick
@@ -58,47 +64,55 @@ class Watchdog:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._watches: set[Watch] = set()
+        self._watches: dict[Watch, None] = {}
         self._wake = threading.Event()
+        self._awake = False
         self._thread: threading.Thread | None = None
 
     def watch(self, seconds: float) -> Watch:
         """Start watching an attempt that must be over within ``seconds``."""
         watch = Watch(time.monotonic() + seconds)
-        with self._lock:
-            self._watches.add(watch)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="lattice-stripe-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif not self._wake.is_set():
-                self._wake.set()
+        self._watches[watch] = None
+        if not self._awake:
+            self._start_or_wake()
         return watch
 
     def unwatch(self, watch: Watch) -> None:
         """Stop watching ``watch`` (its attempt is over)."""
-        with self._lock:
-            self._watches.discard(watch)
+        self._watches.pop(watch, None)
+
+    def _start_or_wake(self) -> None:
+        if self._thread is None and self._lock.acquire(timeout=1.0):
+            try:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="lattice-stripe-deadlines", daemon=True
+                    )
+                    self._thread.start()
+            finally:
+                self._lock.release()
+        self._awake = True
+        self._wake.set()
 
     def _run(self) -> None:
         last_busy = time.monotonic()
         while True:
-            self._wake.set()
             time.sleep(self._tick)
             now = time.monotonic()
-            with self._lock:
-                due = [watch for watch in self._watches if now >= watch.deadline_at]
-                self._watches.difference_update(due)
-                busy = bool(self._watches)
-                if busy:
-                    last_busy = now
-                elif now - last_busy > _LINGER:
-                    self._wake.clear()
-            for watch in due:
-                watch.expire()
-            if not self._wake.is_set():
-                self._wake.wait()
+            for watch in list(self._watches):
+                if now >= watch.deadline_at:
+                    self._watches.pop(watch, None)
+                    watch.expire()
+            if self._watches:
+                last_busy = now
+            elif now - last_busy > _LINGER:
+                # Park. A watch added after the check below finds _awake False and
+                # wakes the thread; one added before it is seen by the check.
+                self._awake = False
+                self._wake.clear()
+                if not self._watches:
+                    self._wake.wait()
+                self._awake = True
                 last_busy = time.monotonic()
 
 
