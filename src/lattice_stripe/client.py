@@ -1,6 +1,8 @@
-"""``Client`` and ``AsyncClient``: thin drivers of :func:`lattice_stripe.core.flow.create_session`.
+"""``Client`` and ``AsyncClient``: thin drivers of :func:`lattice_stripe.core.flow.run`.
 
-The generator decides everything (what to send, whether to retry, what to
+Resources (``client.billing_portal.sessions``, ``.configurations``) are thin:
+each method names an :class:`~lattice_stripe.core.operations.Operation` and
+hands it to the flow. The generator decides everything (what to send, whether to retry, what to
 return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
@@ -13,6 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
+from typing import Any, TypeVar
 
 from lattice_stripe.core.config import (
     API_VERSION,
@@ -30,9 +33,10 @@ from lattice_stripe.core.flow import (
     Sleep,
     Step,
     call_options,
-    create_session,
+    run,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.operations import SESSION_CREATE, Operation
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import (
     AsyncTransport,
@@ -48,7 +52,8 @@ __all__ = ["AsyncClient", "Client"]
 logger = logging.getLogger("lattice_stripe")
 
 Params = Mapping[str, object] | SessionCreateParams
-Flow = Generator[Step, HttpResponse | None, Session]
+R = TypeVar("R")
+Flow = Generator[Step, HttpResponse | None, R]
 
 
 class _IdempotencyKeys:
@@ -137,11 +142,19 @@ class _Settings:
         self._monotonic = monotonic
         self._new_key = idempotency_key_factory
 
-    def _flow(self, params: Params, options: CallOptions) -> Flow:
-        return create_session(
+    def _flow(
+        self,
+        operation: "Operation[Any, R]",
+        params: object,
+        options: CallOptions,
+        path_args: tuple[object, ...] = (),
+    ) -> Flow[R]:
+        return run(
+            operation,
             self._config,
             params,
             options,
+            path_args=path_args,
             new_idempotency_key=self._new_key,
             random=self._random,
             monotonic=self._monotonic,
@@ -204,7 +217,7 @@ class Client(_Settings):
         self._sleep = sleep
         self.billing_portal = BillingPortal(sessions=Sessions(self))
 
-    def _run(self, flow: Flow) -> Session:
+    def _run(self, flow: Flow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -224,8 +237,8 @@ class Client(_Settings):
                     _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
-            session: Session = done.value
-            return session
+            result: R = done.value
+            return result
 
     def close(self) -> None:
         """Close the transport (its connection pool)."""
@@ -296,7 +309,7 @@ class AsyncClient(_Settings):
         self._sleep = sleep
         self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
 
-    async def _run(self, flow: Flow) -> Session:
+    async def _run(self, flow: Flow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -316,8 +329,8 @@ class AsyncClient(_Settings):
                     _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
-            session: Session = done.value
-            return session
+            result: R = done.value
+            return result
 
     async def aclose(self) -> None:
         """Close the transport (its aiohttp session, if the transport owns it)."""
@@ -369,7 +382,7 @@ class Sessions:
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals
-        return self._client._run(self._client._flow(params, options))
+        return self._client._run(self._client._flow(SESSION_CREATE, params, options))
 
 
 class AsyncSessions:
@@ -401,7 +414,7 @@ class AsyncSessions:
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals
-        return await self._client._run(self._client._flow(params, options))
+        return await self._client._run(self._client._flow(SESSION_CREATE, params, options))
 
 
 class BillingPortal:

@@ -13,7 +13,7 @@ field, URL included, when you really need it.
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
 
@@ -32,12 +32,14 @@ __all__ = [
     "FlowSubscriptionUpdateConfirm",
     "FlowUpdateConfirmDiscount",
     "FlowUpdateConfirmItem",
+    "Page",
     "Session",
     "SessionAfterExpiration",
     "to_dict",
 ]
 
 NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+T = TypeVar("T")
 
 
 def _extra() -> Any:
@@ -229,6 +231,17 @@ class Session:
             "a portal Session cannot be pickled: its url is a single-use credential that "
             "must not be cached or queued; store session.id, or create a new session"
         )
+
+
+@attrs.frozen(kw_only=True, getstate_setstate=False)
+class Page(Generic[T]):
+    """One page of a Stripe list: ``data`` in Stripe's order, ``has_more``, the list's ``url``."""
+
+    data: tuple[T, ...]
+    has_more: bool
+    url: str
+    object: str = "list"
+    extra: Mapping[str, Any] = _extra()
 
 
 def to_dict(value: Any) -> Any:
