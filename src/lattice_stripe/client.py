@@ -13,20 +13,34 @@ import os
 import random as _random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
+
+import attrs
 
 from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DEADLINE,
+    DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
 )
-from lattice_stripe.core.errors import APIConnectionError
+from lattice_stripe.core.configuration import (
+    ENSURE_METADATA_KEY,
+    Change,
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationUpdateParams,
+    guard_configuration_create,
+    guard_configuration_list,
+    plan_update,
+    with_ensure_key,
+)
+from lattice_stripe.core.errors import APIConnectionError, ValidationError
 from lattice_stripe.core.flow import (
     CallOptions,
     ClientConfig,
@@ -36,7 +50,15 @@ from lattice_stripe.core.flow import (
     run,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
-from lattice_stripe.core.operations import SESSION_CREATE, Operation
+from lattice_stripe.core.operations import (
+    CONFIGURATION_CREATE,
+    CONFIGURATION_LIST,
+    CONFIGURATION_RETRIEVE,
+    CONFIGURATION_UPDATE,
+    SESSION_CREATE,
+    Operation,
+    next_page_params,
+)
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import (
     AsyncTransport,
@@ -45,9 +67,9 @@ from lattice_stripe.core.ports import (
     RandomSource,
     SyncTransport,
 )
-from lattice_stripe.core.session import Session
+from lattice_stripe.core.session import Configuration, Page, Session
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "Ensured"]
 
 logger = logging.getLogger("lattice_stripe")
 
@@ -215,7 +237,9 @@ class Client(_Settings):
             transport = Urllib3Transport()
         self._transport: SyncTransport = transport
         self._sleep = sleep
-        self.billing_portal = BillingPortal(sessions=Sessions(self))
+        self.billing_portal = BillingPortal(
+            sessions=Sessions(self), configurations=Configurations(self)
+        )
 
     def _run(self, flow: Flow[R]) -> R:
         try:
@@ -307,7 +331,9 @@ class AsyncClient(_Settings):
 
             sleep = asyncio.sleep
         self._sleep = sleep
-        self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
+        self.billing_portal = AsyncBillingPortal(
+            sessions=AsyncSessions(self), configurations=AsyncConfigurations(self)
+        )
 
     async def _run(self, flow: Flow[R]) -> R:
         try:
@@ -417,15 +443,256 @@ class AsyncSessions:
         return await self._client._run(self._client._flow(SESSION_CREATE, params, options))
 
 
-class BillingPortal:
-    """``client.billing_portal``."""
+@attrs.frozen(kw_only=True)
+class Ensured:
+    """What ``configurations.ensure`` found or made, and every change it sent (or would send).
 
-    def __init__(self, *, sessions: Sessions) -> None:
+    ``configuration`` is ``None`` only for a dry run that would create one.
+    """
+
+    configuration: Configuration | None
+    changes: tuple[Change, ...]
+    created: bool
+
+    @property
+    def in_sync(self) -> bool:
+        """True when nothing was (or would be) created or changed."""
+        return not self.created and not self.changes
+
+
+class Configurations:
+    """``client.billing_portal.configurations``: create, retrieve, update, list, ensure."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
+    ) -> Configuration:
+        """Create a portal configuration. Invalid input raises ValidationError and sends nothing."""
+        return self._client._run(
+            self._client._flow(CONFIGURATION_CREATE, params, _options(options))
+        )
+
+    def retrieve(self, configuration: str, params: object = None, **options: Any) -> Configuration:
+        """Fetch the configuration ``configuration`` (a ``bpc_`` ID)."""
+        flow = self._client._flow(
+            CONFIGURATION_RETRIEVE, params, _options(options), (configuration,)
+        )
+        return self._client._run(flow)
+
+    def update(
+        self,
+        configuration: str,
+        params: ConfigurationUpdateParams | Mapping[str, object],
+        **options: Any,
+    ) -> Configuration:
+        """Change the configuration ``configuration``; only the fields given are sent."""
+        flow = self._client._flow(CONFIGURATION_UPDATE, params, _options(options), (configuration,))
+        return self._client._run(flow)
+
+    def list(
+        self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
+    ) -> Page[Configuration]:
+        """One page of configurations (``limit`` 1 to 100, newest first)."""
+        return self._client._run(self._client._flow(CONFIGURATION_LIST, params, _options(options)))
+
+    def auto_paging_iter(
+        self,
+        params: ConfigurationListParams | Mapping[str, object] | None = None,
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        **options: Any,
+    ) -> Iterator[Configuration]:
+        """Every configuration, fetching the next page (``starting_after``) only when needed.
+
+        Stops after ``max_pages`` pages.
+        """
+        checked: ConfigurationListParams | None = _first_page(params, max_pages)
+        call = _options(options)
+        pages = 0
+        while checked is not None and pages < max_pages:
+            page = self._client._run(self._client._flow(CONFIGURATION_LIST, checked, call))
+            pages += 1
+            yield from page.data
+            checked = next_page_params(checked, page)
+
+    def ensure(
+        self,
+        params: ConfigurationCreateParams | Mapping[str, object],
+        *,
+        key: str,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> Ensured:
+        """Make the configuration marked ``key`` match ``params``: create it or update what differs.
+
+        The configuration is found by ``metadata["lattice_stripe_key"]``. In
+        sync, nothing is sent beyond the lookup. ``dry_run`` only reports the
+        changes.
+        """
+        desired = _desired(params, key, self._client._config.allow_http_localhost)
+        current = _owned(self.auto_paging_iter({"limit": 100}, **options), key)
+        if current is None:
+            if dry_run:
+                return Ensured(configuration=None, changes=_creation(desired), created=True)
+            created = self.create(desired, **options)
+            return Ensured(configuration=created, changes=_creation(desired), created=True)
+        update, changes = plan_update(desired, current)
+        if update is None or dry_run:
+            return Ensured(configuration=current, changes=changes, created=False)
+        updated = self.update(current.id, update, **options)
+        return Ensured(configuration=updated, changes=changes, created=False)
+
+
+class AsyncConfigurations:
+    """``async_client.billing_portal.configurations``: :class:`Configurations`, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
+    ) -> Configuration:
+        """Create a portal configuration; see :meth:`Configurations.create`."""
+        flow = self._client._flow(CONFIGURATION_CREATE, params, _options(options))
+        return await self._client._run(flow)
+
+    async def retrieve(
+        self, configuration: str, params: object = None, **options: Any
+    ) -> Configuration:
+        """Fetch the configuration ``configuration``; see :meth:`Configurations.retrieve`."""
+        flow = self._client._flow(
+            CONFIGURATION_RETRIEVE, params, _options(options), (configuration,)
+        )
+        return await self._client._run(flow)
+
+    async def update(
+        self,
+        configuration: str,
+        params: ConfigurationUpdateParams | Mapping[str, object],
+        **options: Any,
+    ) -> Configuration:
+        """Change the configuration ``configuration``; see :meth:`Configurations.update`."""
+        flow = self._client._flow(CONFIGURATION_UPDATE, params, _options(options), (configuration,))
+        return await self._client._run(flow)
+
+    async def list(
+        self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
+    ) -> Page[Configuration]:
+        """One page of configurations; see :meth:`Configurations.list`."""
+        flow = self._client._flow(CONFIGURATION_LIST, params, _options(options))
+        return await self._client._run(flow)
+
+    async def auto_paging_iter(
+        self,
+        params: ConfigurationListParams | Mapping[str, object] | None = None,
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        **options: Any,
+    ) -> AsyncIterator[Configuration]:
+        """Every configuration, for ``async for``; see :meth:`Configurations.auto_paging_iter`."""
+        checked: ConfigurationListParams | None = _first_page(params, max_pages)
+        call = _options(options)
+        pages = 0
+        while checked is not None and pages < max_pages:
+            page = await self._client._run(self._client._flow(CONFIGURATION_LIST, checked, call))
+            pages += 1
+            for configuration in page.data:
+                yield configuration
+            checked = next_page_params(checked, page)
+
+    async def ensure(
+        self,
+        params: ConfigurationCreateParams | Mapping[str, object],
+        *,
+        key: str,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> Ensured:
+        """Make the configuration marked ``key`` match ``params``; see ``Configurations.ensure``."""
+        desired = _desired(params, key, self._client._config.allow_http_localhost)
+        current = None
+        async for configuration in self.auto_paging_iter({"limit": 100}, **options):
+            if _marked(configuration, key):
+                current = configuration
+                if configuration.active:
+                    break
+        if current is None:
+            if dry_run:
+                return Ensured(configuration=None, changes=_creation(desired), created=True)
+            created = await self.create(desired, **options)
+            return Ensured(configuration=created, changes=_creation(desired), created=True)
+        update, changes = plan_update(desired, current)
+        if update is None or dry_run:
+            return Ensured(configuration=current, changes=changes, created=False)
+        updated = await self.update(current.id, update, **options)
+        return Ensured(configuration=updated, changes=changes, created=False)
+
+
+_OPTION_NAMES = frozenset(
+    {
+        "api_key",
+        "idempotency_key",
+        "stripe_account",
+        "stripe_version",
+        "timeout",
+        "deadline",
+        "max_retries",
+    }
+)
+
+
+def _options(options: Mapping[str, Any]) -> CallOptions:
+    if not options:
+        return call_options()
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown call option(s): {', '.join(unknown)}")
+    return call_options(**options)
+
+
+def _first_page(params: object, max_pages: int) -> ConfigurationListParams:
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+        raise ValidationError("max_pages", "expected a positive integer")
+    return guard_configuration_list(params)
+
+
+def _desired(params: object, key: str, allow_http_localhost: bool) -> ConfigurationCreateParams:
+    checked = guard_configuration_create(params, allow_http_localhost=allow_http_localhost)
+    return with_ensure_key(checked, key)
+
+
+def _marked(configuration: Configuration, key: str) -> bool:
+    return (configuration.metadata or {}).get(ENSURE_METADATA_KEY) == key
+
+
+def _owned(configurations: Iterator[Configuration], key: str) -> Configuration | None:
+    """The configuration marked ``key``: the active one if any, else the newest inactive one."""
+    found = None
+    for configuration in configurations:
+        if _marked(configuration, key):
+            if configuration.active:
+                return configuration
+            found = found or configuration
+    return found
+
+
+def _creation(desired: ConfigurationCreateParams) -> tuple[Change, ...]:
+    return (Change(path="", current=None, desired=desired),)
+
+
+class BillingPortal:
+    """``client.billing_portal``: ``sessions`` and ``configurations``."""
+
+    def __init__(self, *, sessions: Sessions, configurations: Configurations) -> None:
         self.sessions = sessions
+        self.configurations = configurations
 
 
 class AsyncBillingPortal:
-    """``async_client.billing_portal``."""
+    """``async_client.billing_portal``: ``sessions`` and ``configurations``."""
 
-    def __init__(self, *, sessions: AsyncSessions) -> None:
+    def __init__(self, *, sessions: AsyncSessions, configurations: AsyncConfigurations) -> None:
         self.sessions = sessions
+        self.configurations = configurations

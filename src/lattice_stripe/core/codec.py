@@ -35,6 +35,22 @@ from lattice_stripe.core.params import (
 )
 from lattice_stripe.core.session import (
     Configuration,
+    ConfigurationAdjustableQuantity,
+    ConfigurationBusinessProfile,
+    ConfigurationCancellationReason,
+    ConfigurationCustomerUpdate,
+    ConfigurationFeatures,
+    ConfigurationInvoiceHistory,
+    ConfigurationLoginPage,
+    ConfigurationPauseDuration,
+    ConfigurationPauseIntervalOption,
+    ConfigurationPaymentMethodUpdate,
+    ConfigurationProduct,
+    ConfigurationScheduleAtPeriodEnd,
+    ConfigurationScheduleCondition,
+    ConfigurationSubscriptionCancel,
+    ConfigurationSubscriptionPause,
+    ConfigurationSubscriptionUpdate,
     Flow,
     FlowAfterCompletion,
     FlowCouponOffer,
@@ -48,6 +64,7 @@ from lattice_stripe.core.session import (
     FlowSubscriptionUpdateConfirm,
     FlowUpdateConfirmDiscount,
     FlowUpdateConfirmItem,
+    Page,
     Session,
     SessionAfterExpiration,
 )
@@ -56,6 +73,8 @@ if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "decode_configuration",
+    "decode_configuration_page",
     "decode_form",
     "decode_session",
     "encode_form",
@@ -356,6 +375,22 @@ _RESPONSE_TYPES: tuple[type, ...] = (
     FlowSubscriptionPause,
     FlowCustomerUpdate,
     Flow,
+    ConfigurationBusinessProfile,
+    ConfigurationCustomerUpdate,
+    ConfigurationInvoiceHistory,
+    ConfigurationPaymentMethodUpdate,
+    ConfigurationCancellationReason,
+    ConfigurationSubscriptionCancel,
+    ConfigurationAdjustableQuantity,
+    ConfigurationProduct,
+    ConfigurationScheduleCondition,
+    ConfigurationScheduleAtPeriodEnd,
+    ConfigurationSubscriptionUpdate,
+    ConfigurationPauseIntervalOption,
+    ConfigurationPauseDuration,
+    ConfigurationSubscriptionPause,
+    ConfigurationFeatures,
+    ConfigurationLoginPage,
     Configuration,
     SessionAfterExpiration,
     Session,
@@ -522,3 +557,104 @@ def _session_or_reason(body: bytes) -> "Session | str":
     except Exception as error:  # any decoder failure becomes ours
         return _describe(error)
     return "the decoder rejected it"  # pragma: no cover - both converters agree
+
+
+def _decode_failure(
+    what: str,
+    reason: str,
+    status: int,
+    request_id: str | None,
+    idempotency_key: str | None,
+    body: bytes,
+) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"response is not a valid {what}: {reason}",
+        status=status,
+        request_id=request_id,
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _document(body: bytes, object_name: str) -> "dict[str, Any] | str":
+    try:
+        document = _decode_json(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return "the body is not JSON"
+    if not isinstance(document, dict):
+        return f"expected a JSON object, got {type(document).__name__}"
+    if document.get("object") != object_name:
+        return f"its 'object' is not '{object_name}'"
+    return document
+
+
+def _structured(document: Any, cls: type[T]) -> "T | str":
+    try:
+        return _converter().structure(document, cls)
+    except Exception:  # redone below with paths, for a readable message
+        pass
+    try:
+        _converter(detailed=True).structure(document, cls)
+    except Exception as error:  # any decoder failure becomes ours
+        return _describe(error)
+    return "the decoder rejected it"  # pragma: no cover - both converters agree
+
+
+_CONFIGURATION = "billing_portal.configuration"
+
+
+def decode_configuration(
+    body: bytes,
+    *,
+    status: int = 200,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Configuration:
+    """Decode a ``billing_portal.configuration`` JSON body, or raise ResponseDecodeError."""
+    document = _document(body, _CONFIGURATION)
+    outcome = document if isinstance(document, str) else _structured(document, Configuration)
+    if isinstance(outcome, Configuration):
+        return outcome
+    raise _decode_failure(_CONFIGURATION, outcome, status, request_id, idempotency_key, body)
+
+
+def decode_configuration_page(
+    body: bytes,
+    *,
+    status: int = 200,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Page[Configuration]:
+    """Decode a list of configurations (one page), or raise ResponseDecodeError."""
+    what = "list of billing_portal.configuration"
+    document = _document(body, "list")
+    if isinstance(document, str):
+        raise _decode_failure(what, document, status, request_id, idempotency_key, body)
+    data, has_more, url = document.get("data"), document.get("has_more"), document.get("url")
+    reason = None
+    if not isinstance(data, list):
+        reason = "'data' is not an array"
+    elif not isinstance(has_more, bool):
+        reason = "'has_more' is not a boolean"
+    elif not isinstance(url, str):
+        reason = "'url' is not a string"
+    if reason is not None:
+        raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+    items = []
+    for index, item in enumerate(data):  # type: ignore[arg-type]
+        if not isinstance(item, dict) or item.get("object") != _CONFIGURATION:
+            reason = f"data[{index}] is not a {_CONFIGURATION}"
+            raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+        outcome = _structured(item, Configuration)
+        if isinstance(outcome, str):
+            reason = f"data[{index}]: {outcome}"
+            raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+        items.append(outcome)
+    known = {"object", "data", "has_more", "url"}
+    extra = {key: value for key, value in document.items() if key not in known}
+    return Page(
+        data=tuple(items),
+        has_more=has_more,  # type: ignore[arg-type]
+        url=url,  # type: ignore[arg-type]
+        extra=MappingProxyType(extra),
+    )

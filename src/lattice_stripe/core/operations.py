@@ -15,13 +15,40 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 
-from lattice_stripe.core.codec import decode_session, encode_session_params
+from lattice_stripe.core.codec import (
+    decode_configuration,
+    decode_configuration_page,
+    decode_session,
+    encode_session_params,
+)
+from lattice_stripe.core.configuration import (
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationRetrieveParams,
+    ConfigurationUpdateParams,
+    guard_configuration_create,
+    guard_configuration_list,
+    guard_configuration_retrieve,
+    guard_configuration_update,
+)
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.guard import guard
 from lattice_stripe.core.params import SessionCreateParams
-from lattice_stripe.core.session import Page, Session
+from lattice_stripe.core.session import Configuration, Page, Session
+from lattice_stripe.core.shape import encode
 
-__all__ = ["SESSION_CREATE", "Decoder", "Guard", "Operation", "PathParam", "next_page_params"]
+__all__ = [
+    "CONFIGURATION_CREATE",
+    "CONFIGURATION_LIST",
+    "CONFIGURATION_RETRIEVE",
+    "CONFIGURATION_UPDATE",
+    "SESSION_CREATE",
+    "Decoder",
+    "Guard",
+    "Operation",
+    "PathParam",
+    "next_page_params",
+]
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -109,8 +136,10 @@ class Operation(Generic[P, R]):
 
 
 class _Paged(Protocol):
-    starting_after: str | None
-    ending_before: str | None
+    @property
+    def starting_after(self) -> str | None: ...
+    @property
+    def ending_before(self) -> str | None: ...
 
 
 _PagedT = TypeVar("_PagedT", bound=_Paged)
@@ -136,4 +165,48 @@ SESSION_CREATE: Operation[SessionCreateParams, Session] = Operation(
     guard=guard,
     encode=encode_session_params,
     decode=decode_session,
+)
+
+_CONFIGURATION = PathParam(name="configuration", prefix="bpc_", what="portal configuration")
+_CONFIGURATIONS = "/v1/billing_portal/configurations"
+
+
+def _encode_query(params: object) -> bytes:
+    return encode(params, query=True)
+
+
+CONFIGURATION_CREATE: Operation[ConfigurationCreateParams, Configuration] = Operation(
+    name="billing_portal.configurations.create",
+    method="POST",
+    path=_CONFIGURATIONS,
+    guard=guard_configuration_create,
+    encode=encode,
+    decode=decode_configuration,
+)
+CONFIGURATION_UPDATE: Operation[ConfigurationUpdateParams, Configuration] = Operation(
+    name="billing_portal.configurations.update",
+    method="POST",
+    path=_CONFIGURATIONS + "/{configuration}",
+    path_params=(_CONFIGURATION,),
+    guard=guard_configuration_update,
+    encode=encode,
+    decode=decode_configuration,
+)
+CONFIGURATION_RETRIEVE: Operation[ConfigurationRetrieveParams, Configuration] = Operation(
+    name="billing_portal.configurations.retrieve",
+    method="GET",
+    path=_CONFIGURATIONS + "/{configuration}",
+    path_params=(_CONFIGURATION,),
+    guard=guard_configuration_retrieve,
+    encode=_encode_query,
+    decode=decode_configuration,
+)
+CONFIGURATION_LIST: Operation[ConfigurationListParams, Page[Configuration]] = Operation(
+    name="billing_portal.configurations.list",
+    method="GET",
+    path=_CONFIGURATIONS,
+    guard=guard_configuration_list,
+    encode=_encode_query,
+    decode=decode_configuration_page,
+    lists=True,
 )
