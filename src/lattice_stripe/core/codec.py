@@ -600,7 +600,7 @@ def _structured(document: Any, cls: type[T]) -> "T | str":
     return "the decoder rejected it"  # pragma: no cover - both converters agree
 
 
-_CONFIGURATION = "billing_portal.configuration"
+_CONFIGURATION_OBJECT = "billing_portal.configuration"
 
 
 def decode_configuration(
@@ -611,11 +611,11 @@ def decode_configuration(
     idempotency_key: str | None = None,
 ) -> Configuration:
     """Decode a ``billing_portal.configuration`` JSON body, or raise ResponseDecodeError."""
-    document = _document(body, _CONFIGURATION)
+    document = _document(body, _CONFIGURATION_OBJECT)
     outcome = document if isinstance(document, str) else _structured(document, Configuration)
     if isinstance(outcome, Configuration):
         return outcome
-    raise _decode_failure(_CONFIGURATION, outcome, status, request_id, idempotency_key, body)
+    raise _decode_failure(_CONFIGURATION_OBJECT, outcome, status, request_id, idempotency_key, body)
 
 
 def decode_configuration_page(
@@ -642,8 +642,8 @@ def decode_configuration_page(
         raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
     items = []
     for index, item in enumerate(data):  # type: ignore[arg-type]
-        if not isinstance(item, dict) or item.get("object") != _CONFIGURATION:
-            reason = f"data[{index}] is not a {_CONFIGURATION}"
+        if not isinstance(item, dict) or item.get("object") != _CONFIGURATION_OBJECT:
+            reason = f"data[{index}] is not a {_CONFIGURATION_OBJECT}"
             raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
         outcome = _structured(item, Configuration)
         if isinstance(outcome, str):
