@@ -297,3 +297,30 @@ def test_path_param_names_the_kind_of_id() -> None:
     with pytest.raises(ValidationError) as info:
         param.check("bps_1")
     assert "bpc_" in str(info.value)
+
+
+SESSION_SAMPLES = {
+    "customer": "cus_1",
+    "customer_account": None,
+    "return_url": "https://example.com/back",
+    "configuration": "bpc_2",
+    "locale": "fr",
+    "on_behalf_of": "acct_3",
+}
+
+
+def test_every_plain_session_field_is_parsed_and_encoded_from_its_definition() -> None:
+    """Each plain SessionCreateParams field is accepted from a mapping and sent under its name."""
+    from lattice_stripe import SessionCreateParams, guard
+    from lattice_stripe.core.codec import encode_session_params
+
+    plain = [
+        field.name
+        for field in attrs.fields(SessionCreateParams)
+        if field.name not in ("flow_data", "after_expiration", "expand")
+    ]
+    assert set(plain) == set(SESSION_SAMPLES), "a new field needs a sample value here"
+    params = {name: value for name, value in SESSION_SAMPLES.items() if value is not None}
+    wire = decode_form(encode_session_params(guard(params)))
+    assert wire == params
+    assert list(wire) == [name for name in plain if name in params]

@@ -110,12 +110,13 @@ def _key(*parts: str) -> str:
     return head + "".join(f"%5B{part}%5D" for part in rest) + "="
 
 
-_CUSTOMER = _key("customer")
-_CUSTOMER_ACCOUNT = _key("customer_account")
-_RETURN_URL = _key("return_url")
-_CONFIGURATION = _key("configuration")
-_LOCALE = _key("locale")
-_ON_BEHALF_OF = _key("on_behalf_of")
+# The plain top-level fields in definition order, with their encoded keys: read
+# from SessionCreateParams, so a new plain field is encoded without an edit here.
+_SCALAR_FIELDS = tuple(
+    (field.name, _key(field.name))
+    for field in attrs.fields(SessionCreateParams)
+    if field.name not in ("flow_data", "after_expiration", "expand")
+)
 _FLOW_TYPE = _key("flow_data", "type")
 _AC_TYPE = _key("flow_data", "after_completion", "type")
 _AC_RETURN_URL = _key("flow_data", "after_completion", "redirect", "return_url")
@@ -174,18 +175,10 @@ def encode_session_params(params: SessionCreateParams) -> bytes:
     """Encode checked session parameters as Stripe's form body, in a fixed order."""
     parts: list[str] = []
     add = parts.append
-    if params.customer is not None:
-        add(_CUSTOMER + _q(params.customer))
-    if params.customer_account is not None:
-        add(_CUSTOMER_ACCOUNT + _q(params.customer_account))
-    if params.return_url is not None:
-        add(_RETURN_URL + _q(params.return_url))
-    if params.configuration is not None:
-        add(_CONFIGURATION + _q(params.configuration))
-    if params.locale is not None:
-        add(_LOCALE + _q(params.locale))
-    if params.on_behalf_of is not None:
-        add(_ON_BEHALF_OF + _q(params.on_behalf_of))
+    for name, key in _SCALAR_FIELDS:
+        value = getattr(params, name)
+        if value is not None:
+            add(key + _q(value))
     if params.flow_data is not None:
         _encode_flow(params.flow_data, add)
     expiration = params.after_expiration
@@ -201,12 +194,10 @@ def encode_session_params(params: SessionCreateParams) -> bytes:
 def params_to_dict(params: SessionCreateParams) -> dict[str, Any]:
     """Return checked session parameters as the nested mapping Stripe's docs show."""
     result: dict[str, Any] = {}
-    for name in ("customer", "customer_account", "return_url", "configuration", "locale"):
+    for name, _ in _SCALAR_FIELDS:
         value = getattr(params, name)
         if value is not None:
             result[name] = value
-    if params.on_behalf_of is not None:
-        result["on_behalf_of"] = params.on_behalf_of
     flow = params.flow_data
     if flow is not None:
         flow_dict: dict[str, Any] = {"type": flow.type}
