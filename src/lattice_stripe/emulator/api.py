@@ -552,7 +552,10 @@ async def get_payment_method(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """The ``/v1`` routes."""
+    from lattice_stripe.emulator.configurations import configuration_routes
+
     return [
+        *configuration_routes(),
         web.post("/v1/billing_portal/sessions", create_session),
         web.post("/v1/customers", create_customer),
         web.get("/v1/customers/{id}", get_customer, allow_head=False),

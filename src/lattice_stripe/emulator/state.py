@@ -296,6 +296,10 @@ class Store:
             "updated": now - 90 * _DAY,
             **seed.configuration,
         }
+        # Every configuration by ID (the seed's is the default one, also ``self.configuration``),
+        # and the order they were made in, for lists of configurations made in one second.
+        self.configurations: dict[str, JSON] = {self.configuration["id"]: self.configuration}
+        self.configuration_order: dict[str, int] = {self.configuration["id"]: 0}
         self.products = {product.id: product for product in seed.products}
         self.prices = {price.id: price for price in seed.prices}
         self.coupons = {coupon.id: coupon for coupon in seed.coupons}
