@@ -67,6 +67,7 @@ from lattice_stripe.core.ports import (
     RandomSource,
     SyncTransport,
 )
+from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.session import Configuration, Page, Session
 
 __all__ = ["AsyncClient", "Client", "Ensured"]
@@ -183,10 +184,16 @@ class _Settings:
         )
 
     def __repr__(self) -> str:
+        # Also shown for a client whose construction failed half-way (rendered
+        # in a traceback's locals), so nothing here may be assumed set.
+        config = getattr(self, "_config", None)
+        transport = getattr(self, "_transport", None)
+        if config is None:
+            return f"{type(self).__name__}(<not configured>)"
         return (
-            f"{type(self).__name__}(base_url={self._config.base_url!r}, "
-            f"stripe_version={self._config.stripe_version!r}, "
-            f"transport={type(self._transport).__name__})"  # type: ignore[attr-defined]
+            f"{type(self).__name__}(base_url={config.base_url!r}, "
+            f"stripe_version={config.stripe_version!r}, "
+            f"transport={type(transport).__name__})"
         )
 
 
@@ -217,29 +224,36 @@ class Client(_Settings):
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            max_response_bytes=max_response_bytes,
-            allow_http_localhost=allow_http_localhost,
-            random=random,
-            monotonic=monotonic,
-            idempotency_key_factory=idempotency_key_factory,
-        )
-        if transport is None:
-            from lattice_stripe.adapters.urllib3 import Urllib3Transport
+        try:
+            super().__init__(
+                api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                max_response_bytes=max_response_bytes,
+                allow_http_localhost=allow_http_localhost,
+                random=random,
+                monotonic=monotonic,
+                idempotency_key_factory=idempotency_key_factory,
+            )
+            if transport is None:
+                from lattice_stripe.adapters.urllib3 import Urllib3Transport
 
-            transport = Urllib3Transport()
-        self._transport: SyncTransport = transport
-        self._sleep = sleep
-        self.billing_portal = BillingPortal(
-            sessions=Sessions(self), configurations=Configurations(self)
-        )
+                transport = Urllib3Transport()
+            self._transport: SyncTransport = transport
+            self._sleep = sleep
+            self.billing_portal = BillingPortal(
+                sessions=Sessions(self), configurations=Configurations(self)
+            )
+        except BaseException as error:
+            # The key must not stay in this frame's locals, nor the
+            # configuration's below, for a traceback rendered with them.
+            del api_key
+            clear_frame_locals(error)
+            raise
 
     def _run(self, flow: Flow[R]) -> R:
         try:
@@ -263,6 +277,11 @@ class Client(_Settings):
         except StopIteration as done:
             result: R = done.value
             return result
+        except BaseException as error:
+            # Whatever ends the call (a failure, a timeout, a cancellation, a
+            # signal) passed through frames holding the key and the response.
+            clear_frame_locals(error)
+            raise
 
     def close(self) -> None:
         """Close the transport (its connection pool)."""
@@ -307,33 +326,40 @@ class AsyncClient(_Settings):
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            max_response_bytes=max_response_bytes,
-            allow_http_localhost=allow_http_localhost,
-            random=random,
-            monotonic=monotonic,
-            idempotency_key_factory=idempotency_key_factory,
-        )
-        if transport is None:
-            from lattice_stripe.adapters.aiohttp import AiohttpTransport
+        try:
+            super().__init__(
+                api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                max_response_bytes=max_response_bytes,
+                allow_http_localhost=allow_http_localhost,
+                random=random,
+                monotonic=monotonic,
+                idempotency_key_factory=idempotency_key_factory,
+            )
+            if transport is None:
+                from lattice_stripe.adapters.aiohttp import AiohttpTransport
 
-            transport = AiohttpTransport()
-        self._transport: AsyncTransport = transport
-        if sleep is None:
-            import asyncio  # here, so that the sync client never pays for importing asyncio
+                transport = AiohttpTransport()
+            self._transport: AsyncTransport = transport
+            if sleep is None:
+                import asyncio  # here, so that the sync client never pays for importing asyncio
 
-            sleep = asyncio.sleep
-        self._sleep = sleep
-        self.billing_portal = AsyncBillingPortal(
-            sessions=AsyncSessions(self), configurations=AsyncConfigurations(self)
-        )
+                sleep = asyncio.sleep
+            self._sleep = sleep
+            self.billing_portal = AsyncBillingPortal(
+                sessions=AsyncSessions(self), configurations=AsyncConfigurations(self)
+            )
+        except BaseException as error:
+            # The key must not stay in this frame's locals, nor the
+            # configuration's below, for a traceback rendered with them.
+            del api_key
+            clear_frame_locals(error)
+            raise
 
     async def _run(self, flow: Flow[R]) -> R:
         try:
@@ -357,6 +383,11 @@ class AsyncClient(_Settings):
         except StopIteration as done:
             result: R = done.value
             return result
+        except BaseException as error:
+            # Whatever ends the call (a failure, a timeout, a cancellation, a
+            # signal) passed through frames holding the key and the response.
+            clear_frame_locals(error)
+            raise
 
     async def aclose(self) -> None:
         """Close the transport (its aiohttp session, if the transport owns it)."""
@@ -461,25 +492,28 @@ class Ensured:
 
 
 class Configurations:
-    """``client.billing_portal.configurations``: create, retrieve, update, list, ensure."""
+    """``client.billing_portal.configurations``: create, retrieve, update, list, ensure.
+
+    Every method takes the per-call options of :meth:`Sessions.create` as keywords.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    def _call(
+        self, operation: "Operation[Any, R]", params: object, call: CallOptions, *path: str
+    ) -> R:
+        return self._client._run(self._client._flow(operation, params, call, path))
 
     def create(
         self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
     ) -> Configuration:
         """Create a portal configuration. Invalid input raises ValidationError and sends nothing."""
-        return self._client._run(
-            self._client._flow(CONFIGURATION_CREATE, params, _options(options))
-        )
+        return self._call(CONFIGURATION_CREATE, params, _options(options))
 
     def retrieve(self, configuration: str, params: object = None, **options: Any) -> Configuration:
         """Fetch the configuration ``configuration`` (a ``bpc_`` ID)."""
-        flow = self._client._flow(
-            CONFIGURATION_RETRIEVE, params, _options(options), (configuration,)
-        )
-        return self._client._run(flow)
+        return self._call(CONFIGURATION_RETRIEVE, params, _options(options), configuration)
 
     def update(
         self,
@@ -488,14 +522,13 @@ class Configurations:
         **options: Any,
     ) -> Configuration:
         """Change the configuration ``configuration``; only the fields given are sent."""
-        flow = self._client._flow(CONFIGURATION_UPDATE, params, _options(options), (configuration,))
-        return self._client._run(flow)
+        return self._call(CONFIGURATION_UPDATE, params, _options(options), configuration)
 
     def list(
         self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
     ) -> Page[Configuration]:
         """One page of configurations (``limit`` 1 to 100, newest first)."""
-        return self._client._run(self._client._flow(CONFIGURATION_LIST, params, _options(options)))
+        return self._call(CONFIGURATION_LIST, params, _options(options))
 
     def auto_paging_iter(
         self,
@@ -508,12 +541,15 @@ class Configurations:
 
         Stops after ``max_pages`` pages.
         """
-        checked: ConfigurationListParams | None = _first_page(params, max_pages)
-        call = _options(options)
-        pages = 0
-        while checked is not None and pages < max_pages:
-            page = self._client._run(self._client._flow(CONFIGURATION_LIST, checked, call))
-            pages += 1
+        return self._pages(_first_page(params, max_pages), max_pages, _options(options))
+
+    def _pages(
+        self, checked: ConfigurationListParams | None, max_pages: int, call: CallOptions
+    ) -> Iterator[Configuration]:
+        for _ in range(max_pages):
+            if checked is None:
+                return
+            page = self._call(CONFIGURATION_LIST, checked, call)
             yield from page.data
             checked = next_page_params(checked, page)
 
@@ -531,17 +567,16 @@ class Configurations:
         sync, nothing is sent beyond the lookup. ``dry_run`` only reports the
         changes.
         """
+        call = _options(options)
         desired = _desired(params, key, self._client._config.allow_http_localhost)
-        current = _owned(self.auto_paging_iter({"limit": 100}, **options), key)
+        current = _owned(self._pages(_LOOKUP, DEFAULT_MAX_PAGES, call), key)
         if current is None:
-            if dry_run:
-                return Ensured(configuration=None, changes=_creation(desired), created=True)
-            created = self.create(desired, **options)
-            return Ensured(configuration=created, changes=_creation(desired), created=True)
+            made = None if dry_run else self._call(CONFIGURATION_CREATE, desired, call)
+            return Ensured(configuration=made, changes=_creation(desired), created=True)
         update, changes = plan_update(desired, current)
         if update is None or dry_run:
             return Ensured(configuration=current, changes=changes, created=False)
-        updated = self.update(current.id, update, **options)
+        updated = self._call(CONFIGURATION_UPDATE, update, call, current.id)
         return Ensured(configuration=updated, changes=changes, created=False)
 
 
@@ -551,21 +586,22 @@ class AsyncConfigurations:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
+    async def _call(
+        self, operation: "Operation[Any, R]", params: object, call: CallOptions, *path: str
+    ) -> R:
+        return await self._client._run(self._client._flow(operation, params, call, path))
+
     async def create(
         self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
     ) -> Configuration:
         """Create a portal configuration; see :meth:`Configurations.create`."""
-        flow = self._client._flow(CONFIGURATION_CREATE, params, _options(options))
-        return await self._client._run(flow)
+        return await self._call(CONFIGURATION_CREATE, params, _options(options))
 
     async def retrieve(
         self, configuration: str, params: object = None, **options: Any
     ) -> Configuration:
         """Fetch the configuration ``configuration``; see :meth:`Configurations.retrieve`."""
-        flow = self._client._flow(
-            CONFIGURATION_RETRIEVE, params, _options(options), (configuration,)
-        )
-        return await self._client._run(flow)
+        return await self._call(CONFIGURATION_RETRIEVE, params, _options(options), configuration)
 
     async def update(
         self,
@@ -574,17 +610,15 @@ class AsyncConfigurations:
         **options: Any,
     ) -> Configuration:
         """Change the configuration ``configuration``; see :meth:`Configurations.update`."""
-        flow = self._client._flow(CONFIGURATION_UPDATE, params, _options(options), (configuration,))
-        return await self._client._run(flow)
+        return await self._call(CONFIGURATION_UPDATE, params, _options(options), configuration)
 
     async def list(
         self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
     ) -> Page[Configuration]:
         """One page of configurations; see :meth:`Configurations.list`."""
-        flow = self._client._flow(CONFIGURATION_LIST, params, _options(options))
-        return await self._client._run(flow)
+        return await self._call(CONFIGURATION_LIST, params, _options(options))
 
-    async def auto_paging_iter(
+    def auto_paging_iter(
         self,
         params: ConfigurationListParams | Mapping[str, object] | None = None,
         *,
@@ -592,12 +626,15 @@ class AsyncConfigurations:
         **options: Any,
     ) -> AsyncIterator[Configuration]:
         """Every configuration, for ``async for``; see :meth:`Configurations.auto_paging_iter`."""
-        checked: ConfigurationListParams | None = _first_page(params, max_pages)
-        call = _options(options)
-        pages = 0
-        while checked is not None and pages < max_pages:
-            page = await self._client._run(self._client._flow(CONFIGURATION_LIST, checked, call))
-            pages += 1
+        return self._pages(_first_page(params, max_pages), max_pages, _options(options))
+
+    async def _pages(
+        self, checked: ConfigurationListParams | None, max_pages: int, call: CallOptions
+    ) -> AsyncIterator[Configuration]:
+        for _ in range(max_pages):
+            if checked is None:
+                return
+            page = await self._call(CONFIGURATION_LIST, checked, call)
             for configuration in page.data:
                 yield configuration
             checked = next_page_params(checked, page)
@@ -611,22 +648,19 @@ class AsyncConfigurations:
         **options: Any,
     ) -> Ensured:
         """Make the configuration marked ``key`` match ``params``; see ``Configurations.ensure``."""
+        call = _options(options)
         desired = _desired(params, key, self._client._config.allow_http_localhost)
-        current = None
-        async for configuration in self.auto_paging_iter({"limit": 100}, **options):
-            if _marked(configuration, key):
-                current = configuration
-                if configuration.active:
-                    break
+        found = [item async for item in self._pages(_LOOKUP, DEFAULT_MAX_PAGES, call)]
+        current = _owned(iter(found), key)
         if current is None:
-            if dry_run:
-                return Ensured(configuration=None, changes=_creation(desired), created=True)
-            created = await self.create(desired, **options)
-            return Ensured(configuration=created, changes=_creation(desired), created=True)
+            made: Configuration | None = None
+            if not dry_run:
+                made = await self._call(CONFIGURATION_CREATE, desired, call)
+            return Ensured(configuration=made, changes=_creation(desired), created=True)
         update, changes = plan_update(desired, current)
         if update is None or dry_run:
             return Ensured(configuration=current, changes=changes, created=False)
-        updated = await self.update(current.id, update, **options)
+        updated = await self._call(CONFIGURATION_UPDATE, update, call, current.id)
         return Ensured(configuration=updated, changes=changes, created=False)
 
 
@@ -643,13 +677,21 @@ _OPTION_NAMES = frozenset(
 )
 
 
-def _options(options: Mapping[str, Any]) -> CallOptions:
+_LOOKUP = ConfigurationListParams(limit=100)
+
+
+def _options(options: dict[str, Any]) -> CallOptions:
+    """The call options given as keywords; the dict is emptied, so no frame keeps the API key."""
     if not options:
         return call_options()
     unknown = sorted(set(options) - _OPTION_NAMES)
     if unknown:
+        options.clear()
         raise TypeError(f"unknown call option(s): {', '.join(unknown)}")
-    return call_options(**options)
+    try:
+        return call_options(**options)
+    finally:
+        options.clear()
 
 
 def _first_page(params: object, max_pages: int) -> ConfigurationListParams:

@@ -44,6 +44,7 @@ from lattice_stripe.contrib import (
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from lattice_stripe.core.errors import APIConnectionError, StripeError
 from lattice_stripe.core.ports import AsyncTransport, Clock
+from lattice_stripe.core.redaction import Secret, clear_frame_locals
 from lattice_stripe.core.webhooks import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
@@ -92,21 +93,29 @@ def stripe_lifespan(
     inside; its state is kept.
     """
 
+    # The closure keeps the key masked: its frame's locals show what it closes over.
+    key = Secret(api_key)
+    del api_key
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
-        async with AsyncClient(
-            api_key,
-            transport=transport,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            allow_http_localhost=allow_http_localhost,
-        ) as client:
-            if inner is None:
-                yield {STATE_KEY: client}
-                return
-            async with inner(app) as state:
-                yield {**(state or {}), STATE_KEY: client}
+        try:
+            async with AsyncClient(
+                key.reveal(),
+                transport=transport,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                allow_http_localhost=allow_http_localhost,
+            ) as client:
+                if inner is None:
+                    yield {STATE_KEY: client}
+                    return
+                async with inner(app) as state:
+                    yield {**(state or {}), STATE_KEY: client}
+        except BaseException as error:
+            clear_frame_locals(error)
+            raise
 
     return lifespan
 

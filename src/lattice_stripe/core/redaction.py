@@ -6,12 +6,16 @@ module is the second line: a text scrubber and a :class:`logging.Filter` that
 removes them from any log record, whoever wrote it.
 """
 
+import contextlib
 import logging
 import re
+from typing import NoReturn
 
 __all__ = [
     "PORTAL_URL_PLACEHOLDER",
     "RedactingFilter",
+    "Secret",
+    "clear_frame_locals",
     "mask_key",
     "scrub",
 ]
@@ -76,3 +80,57 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
         return True
+
+
+class Secret:
+    """A credential held where a frame's locals or a repr could show it: ``repr`` masks it.
+
+    Closures and long-lived frames keep one of these instead of the plain
+    string; :meth:`reveal` hands the value to the one call that needs it. It
+    refuses to be pickled.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The credential itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({mask_key(self._value)})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a credential cannot be pickled")
+
+
+def clear_frame_locals(error: BaseException) -> None:
+    """Empty the locals of every finished frame in the tracebacks of ``error`` and its chain.
+
+    Error trackers render each frame's locals, and the frames an exception
+    passed through on its way out of the library hold what they were working
+    on: the HTTP libraries' copies of the request headers (the API key), the
+    decoder's response body (the portal URL). Those frames have finished, so
+    their locals are of no further use; the frames themselves stay in the
+    traceback, so file, line and function still say where it happened, and
+    the exception keeps its type and message. Frames still executing (the
+    caller's) are left as they are.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            with contextlib.suppress(RuntimeError):  # still executing: the caller's
+                tb.tb_frame.clear()
+            tb = tb.tb_next
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        grouped = getattr(current, "exceptions", None)
+        if isinstance(grouped, tuple):
+            pending += [e for e in grouped if isinstance(e, BaseException)]

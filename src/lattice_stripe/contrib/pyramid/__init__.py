@@ -51,6 +51,7 @@ from lattice_stripe.contrib import (
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
 from lattice_stripe.core.ports import Clock, SyncTransport
+from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.webhooks import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
@@ -166,18 +167,23 @@ class StripeSettings:
 
 
 def _set_up_client(registry: Registry) -> None:
-    settings = StripeSettings.from_settings(registry.settings or {})
     try:
-        client = Client(
-            settings.api_key,
-            transport=registry.get(TRANSPORT_KEY),
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            base_url=settings.base_url,
-            allow_http_localhost=settings.allow_http_localhost,
-        )
-    except ValidationError as error:
-        raise _setting_error(error.path, error.reason) from None
+        settings = StripeSettings.from_settings(registry.settings or {})
+        try:
+            client = Client(
+                settings.api_key,
+                transport=registry.get(TRANSPORT_KEY),
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                base_url=settings.base_url,
+                allow_http_localhost=settings.allow_http_localhost,
+            )
+        except ValidationError as error:
+            raise _setting_error(error.path, error.reason) from None
+    except BaseException as error:
+        # The frames below held the raw settings, API key included.
+        clear_frame_locals(error)
+        raise
     registry[SETTINGS_KEY] = settings
     registry[CLIENT_KEY] = client
 
