@@ -32,6 +32,7 @@ from lattice_stripe.core.configuration import (
 from lattice_stripe.core.shape import encode
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
+CALL_KEY = "sk_test_51ConfigurationKeyAudit0000000"
 BASE: dict[str, Any] = {"features": {"invoice_history": {"enabled": True}}}
 
 
@@ -369,3 +370,20 @@ def test_mutated_params_raise_and_send_nothing(params: dict[str, Any], mutation:
     with Client(API_KEY, transport=fake) as client, pytest.raises(ValidationError):
         client.billing_portal.configurations.create(broken)
     assert fake.requests == []
+
+
+def test_a_failed_configuration_call_keeps_no_key_in_traceback_locals() -> None:
+    """A per-call api_key given to a configuration call is in no frame of the error's traceback."""
+    import traceback
+
+    from lattice_stripe import InvalidRequestError
+
+    fake = RecordingTransport()
+    fake.queue_error(400, message="bad")
+    with Client(API_KEY, transport=fake) as client, pytest.raises(InvalidRequestError) as info:
+        client.billing_portal.configurations.create(BASE, api_key=CALL_KEY)
+    rendered = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert CALL_KEY not in rendered
+    assert CALL_KEY[8:] not in rendered
