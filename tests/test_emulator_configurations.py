@@ -294,3 +294,73 @@ async def test_pagination_cursors_and_unknown_cursor(running: RunningEmulator, h
     status, error, _ = await api(http, "GET", f"{running.url}{PATH}?starting_after=bpc_nope")
     assert status == 400
     assert error["error"]["param"] == "starting_after"
+
+
+def test_portal_config_apply_cli(
+    threaded: RunningEmulator,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI dry-runs (4), creates, reports in sync (0), then shows and applies a change."""
+    from lattice_stripe.__main__ import main
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY", DEFAULT_API_KEY)
+    declared = tmp_path / "portal.json"
+    declared.write_text(json.dumps(DESIRED))
+    base = ["portal-config", "apply", str(declared), "--base-url", threaded.url]
+    assert main([*base, "--dry-run"]) == 4
+    assert "would create" in capsys.readouterr().out
+    assert threaded.emulator.store.configurations.keys() == {"bpc_emulator"}
+    assert main(base) == 0
+    assert "did create" in capsys.readouterr().out
+    assert main([*base, "--dry-run"]) == 0
+    assert "is in sync" in capsys.readouterr().out
+    declared.write_text(json.dumps({**DESIRED, "name": "Main portal"}))
+    assert main([*base, "--dry-run"]) == 4
+    assert "~ name: None -> 'Main portal'" in capsys.readouterr().out
+    assert main(base) == 0
+    names = {item["name"] for item in threaded.emulator.store.configurations.values()}
+    assert "Main portal" in names
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [("{not json", 3), (json.dumps({"features": {}}), 3), (json.dumps({"nme": "x"}), 3)],
+)
+def test_portal_config_apply_refuses_an_invalid_file(
+    content: str,
+    status: int,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unreadable or invalid file exits 3 with the reason, before any request."""
+    from lattice_stripe.__main__ import main
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY", DEFAULT_API_KEY)
+    declared = tmp_path / "portal.json"
+    declared.write_text(content)
+    base_url = "http://127.0.0.1:9"  # nothing listens: a request would fail with exit 1
+    assert main(["portal-config", "apply", str(declared), "--base-url", base_url]) == status
+    assert "invalid file" in capsys.readouterr().err
+
+
+def test_portal_config_apply_api_error_and_missing_key(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No reachable API exits 1; no STRIPE_SECRET_KEY exits 2; the key is never printed."""
+    from lattice_stripe.__main__ import main
+
+    declared = tmp_path / "portal.json"
+    declared.write_text(json.dumps(DESIRED))
+    args = ["portal-config", "apply", str(declared), "--base-url", "http://127.0.0.1:9"]
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    assert main(args) == 2
+    monkeypatch.setenv("STRIPE_SECRET_KEY", DEFAULT_API_KEY)
+    monkeypatch.setattr(
+        "lattice_stripe.client._Settings.__init__.__defaults__", None, raising=False
+    )
+    assert main([*args]) == 1
+    captured = capsys.readouterr()
+    assert DEFAULT_API_KEY not in captured.out + captured.err
