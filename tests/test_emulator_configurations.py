@@ -364,3 +364,24 @@ def test_portal_config_apply_api_error_and_missing_key(
     assert main([*args]) == 1
     captured = capsys.readouterr()
     assert DEFAULT_API_KEY not in captured.out + captured.err
+
+
+async def test_a_session_uses_the_configuration_it_names(
+    running: RunningEmulator, http: Any
+) -> None:
+    """A session may name any active configuration (expanded as that one); inactive is refused."""
+    status, made, _ = await api(http, "POST", running.url + PATH, DESIRED)
+    assert status == 200
+    sessions = running.url + "/v1/billing_portal/sessions"
+    params = {"customer": "cus_demo", "configuration": made["id"], "expand": ["configuration"]}
+    status, session, _ = await api(http, "POST", sessions, params)
+    assert status == 200, session
+    assert session["configuration"]["id"] == made["id"]
+    assert session["return_url"] == DESIRED["default_return_url"]
+    status, _, _ = await api(http, "POST", f"{running.url}{PATH}/{made['id']}", {"active": False})
+    assert status == 200
+    status, refused, _ = await api(http, "POST", sessions, params)
+    assert status == 400
+    assert refused["error"]["param"] == "configuration"
+    status, missing_one, _ = await api(http, "POST", sessions, {**params, "configuration": "bpc_x"})
+    assert (status, missing_one["error"]["param"]) == (400, "configuration")

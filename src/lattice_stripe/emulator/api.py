@@ -440,10 +440,15 @@ async def create_session(request: web.Request) -> web.Response:
             raise no_such("account", params["customer_account"], "customer_account")
     else:
         raise missing("customer")
-    configuration = params.get("configuration", store.configuration["id"])
-    if configuration != store.configuration["id"]:
-        raise no_such("configuration", configuration, "configuration")
-    return_url = params.get("return_url", store.configuration.get("default_return_url"))
+    chosen = store.configurations.get(params.get("configuration", store.configuration["id"]))
+    if chosen is None:
+        raise no_such("configuration", params["configuration"], "configuration")
+    if not chosen["active"]:
+        raise ApiError(
+            f"The configuration {chosen['id']} is not active; activate it or pass another.",
+            param="configuration",
+        )
+    return_url = params.get("return_url", chosen.get("default_return_url"))
     if return_url is not None:
         _check_url(return_url, "return_url")
     now = emulator.clock()
@@ -477,6 +482,7 @@ async def create_session(request: web.Request) -> web.Response:
         on_behalf_of=params.get("on_behalf_of"),
         flow=flow,
         after_expiration=expiration,
+        configuration=chosen["id"],
     )
     store.sessions[token] = session
     return json_response(request, store.session_json(session, expand=expand))

@@ -246,6 +246,7 @@ class PortalSession:
     flow: JSON | None
     after_expiration: JSON | None
     opened: bool = False
+    configuration: str | None = None  # None: the default configuration
 
 
 @attrs.define(kw_only=True)
@@ -551,9 +552,10 @@ class Store:
         }
 
     def session_json(self, session: PortalSession, *, expand: tuple[str, ...] = ()) -> JSON:
-        configuration: str | JSON = self.configuration["id"]
+        chosen = self.configurations.get(session.configuration or "", self.configuration)
+        configuration: str | JSON = chosen["id"]
         if "configuration" in expand:
-            configuration = self.configuration
+            configuration = chosen
         return {
             "id": session.id,
             "object": "billing_portal.session",
