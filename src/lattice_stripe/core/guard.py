@@ -175,6 +175,11 @@ def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) 
             )
 
 
+def _pick(raw: Mapping[Any, Any], keys: "tuple[str, ...] | frozenset[str]") -> dict[str, Any]:
+    """The values of ``keys`` in ``raw``, ``None`` where absent."""
+    return {key: raw.get(key) for key in keys}
+
+
 def _sequence(value: object, path: str, what: str) -> Sequence[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         _fail(path, f"expected a list of {what}, got {_kind(value)}")
@@ -187,7 +192,7 @@ def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
     after_expiration = raw.get("after_expiration")
     expand = raw.get("expand")
     return SessionCreateParams(
-        **{name: raw.get(name) for name in _SCALAR_KEYS},
+        **_pick(raw, _SCALAR_KEYS),
         flow_data=None if flow_data is None else _parse_flow_data(flow_data),
         after_expiration=(
             None if after_expiration is None else _parse_after_expiration(after_expiration)
@@ -297,8 +302,7 @@ def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
         item_path = f"{path}[{index}]"
         raw = _mapping(entry, item_path, "{'id': 'si_...', 'price': 'price_...'}")
         _check_keys(raw, item_path, _ITEM_KEYS)
-        fields = {name: raw.get(name) for name in _ITEM_KEYS}
-        items.append(UpdateConfirmItem(**fields))  # type: ignore[arg-type]  # checked in stage 2
+        items.append(UpdateConfirmItem(**_pick(raw, _ITEM_KEYS)))
     return tuple(items)
 
 
@@ -309,7 +313,7 @@ def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount,
         entry_path = f"{path}[{index}]"
         raw = _mapping(entry, entry_path, "{'coupon': 'COUPON_ID'}")
         _check_keys(raw, entry_path, _DISCOUNT_KEYS)
-        discounts.append(UpdateConfirmDiscount(**{name: raw.get(name) for name in _DISCOUNT_KEYS}))
+        discounts.append(UpdateConfirmDiscount(**_pick(raw, _DISCOUNT_KEYS)))
     return tuple(discounts)
 
 
