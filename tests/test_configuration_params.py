@@ -387,3 +387,17 @@ def test_a_failed_configuration_call_keeps_no_key_in_traceback_locals() -> None:
     )
     assert CALL_KEY not in rendered
     assert CALL_KEY[8:] not in rendered
+
+
+def test_plan_update_reactivates_an_inactive_configuration() -> None:
+    """An inactive configuration that otherwise matches is planned as active=True, nothing else."""
+    import json
+
+    from lattice_stripe.core.codec import decode_configuration
+    from test_operations import configuration
+
+    current = decode_configuration(json.dumps(configuration(2, active=False)).encode())
+    update, changes = plan_update(guard_configuration_create(BASE), current)
+    assert [str(change) for change in changes] == ["active: False -> True"]
+    assert update is not None
+    assert encode(update) == b"active=true"

@@ -190,7 +190,17 @@ async def ensure_is_idempotent(calls: Calls) -> None:
     assert other.configuration.id != first.configuration.id
 
 
+async def edits_metadata(calls: Calls) -> None:
+    """Metadata keys are set, one is removed with '', and {} removes them all."""
+    made = await calls("create", {**DESIRED, "metadata": {"a": "1", "b": "2"}})
+    one_less = await calls("update", made.id, {"metadata": {"a": "", "c": "3"}})
+    assert one_less.metadata == {"b": "2", "c": "3"}
+    emptied = await calls("update", made.id, {"metadata": {}})
+    assert emptied.metadata == {}
+
+
 SCENARIOS: list[Callable[[Calls], Awaitable[None]]] = [
+    edits_metadata,
     creates_and_retrieves,
     clears_a_list,
     lists_and_pages,

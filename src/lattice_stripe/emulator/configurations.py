@@ -244,6 +244,21 @@ def new_configuration(now: int, livemode: bool) -> JSON:
     }
 
 
+async def _params(request: web.Request, schema: Hash) -> dict[str, Any]:
+    """The checked form; ``metadata=`` (Stripe's empty value) reads as "remove every key"."""
+    raw = await form(request)
+    clear_metadata = raw.get("metadata") == ""
+    if clear_metadata:
+        del raw["metadata"]
+    params: dict[str, Any] = check(schema, raw)
+    if clear_metadata:
+        params["metadata"] = _CLEAR_ALL
+    return params
+
+
+_CLEAR_ALL: JSON = {}
+
+
 def _merge(target: JSON, changes: Mapping[str, Any]) -> None:
     """Apply checked params: hashes merge, lists and plain values replace."""
     for key, value in changes.items():
@@ -268,7 +283,9 @@ def _apply(store: Store, configuration: JSON, params: Mapping[str, Any], login_u
             }
     _merge(configuration, changes)
     metadata = params.get("metadata")
-    if metadata is not None:
+    if metadata is _CLEAR_ALL:
+        configuration["metadata"] = {}
+    elif metadata is not None:
         stored = configuration["metadata"]
         for key, value in metadata.items():
             if value is None:
@@ -333,7 +350,7 @@ async def create_configuration(request: web.Request) -> web.Response:
     """``POST /v1/billing_portal/configurations``."""
     emulator = request.app[EMULATOR]
     store = emulator.store
-    params = check(CREATE, await form(request))
+    params = await _params(request, CREATE)
     configuration = new_configuration(int(emulator.clock()), _livemode(request))
     _apply(store, configuration, params, _login_url(request, configuration))
     store.configurations[configuration["id"]] = configuration
@@ -350,7 +367,7 @@ async def update_configuration(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR]
     store = emulator.store
     configuration = _find(store, request.match_info["configuration"])
-    params = check(UPDATE, await form(request))
+    params = await _params(request, UPDATE)
     if params.get("active") is False and configuration["is_default"]:
         raise ApiError("The default configuration cannot be deactivated.", param="active")
     before = copy.deepcopy(configuration)
