@@ -43,6 +43,7 @@ __all__ = [
     "SlowBody",
     "Stall",
     "StripeSession",
+    "Trickle",
     "Truncate",
     "free_port",
     "stripe_error",
@@ -272,6 +273,25 @@ class SlowBody:
             if not wire.pause(self.gap):
                 return False
             wire.send(reply.body[start : start + size])
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class Trickle:
+    """Send a whole session reply, status line first, ``size`` bytes every ``gap`` seconds."""
+
+    gap: float
+    size: int = 1
+
+    def perform(self, wire: Wire, request: ReceivedRequest) -> bool:
+        """Drip the reply; give up when the client does."""
+        reply = StripeSession.reply(request)
+        data = _head(reply.status, reply.headers, f"Content-Length: {len(reply.body)}")
+        data += reply.body
+        for start in range(0, len(data), self.size):
+            if not wire.pause(self.gap):
+                return False
+            wire.send(data[start : start + self.size])
         return True
 
 

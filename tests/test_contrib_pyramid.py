@@ -26,7 +26,11 @@ from pyramid.response import Response
 from doc_snippets import snippets, source
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.client import Client
-from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
+from lattice_stripe.contrib import (
+    PORTAL_ERROR_MESSAGES,
+    PORTAL_UNAVAILABLE_TEXT,
+    UNTRUSTED_HOST_TEXT,
+)
 from lattice_stripe.contrib.pyramid import SETTINGS_KEY, StripeSettings, get_client
 from lattice_stripe.contrib.pyramid.testing import TEST_API_KEY, recording_transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse
@@ -83,7 +87,11 @@ def make_app(
     environ: Mapping[str, str] = HTTPS,
 ) -> Any:
     """A WebTest app, through the testing include or over ``transport``, logged in as cus_123."""
-    all_settings = {"lattice_stripe.webhook_secrets": f"{OLD_SECRET}, {SECRET}", **(settings or {})}
+    all_settings = {
+        "lattice_stripe.webhook_secrets": f"{OLD_SECRET}, {SECRET}",
+        "lattice_stripe.allowed_hosts": "shop.example",
+        **(settings or {}),
+    }
     with Configurator(settings=all_settings) as config:
         if transport is None:
             config.include("lattice_stripe.contrib.pyramid.testing")
@@ -417,14 +425,39 @@ def test_exactly_one_return_target_is_required(where: dict[str, str]) -> None:
 def test_http_localhost_needs_the_setting() -> None:
     """allow_http_localhost = true lets http://localhost return URLs through."""
     local = {"wsgi.url_scheme": "http", "HTTP_HOST": "localhost:6543"}
-    app = make_app({"lattice_stripe.allow_http_localhost": "true"}, environ=local)
+    hosts = {"lattice_stripe.allowed_hosts": "localhost"}
+    app = make_app({**hosts, "lattice_stripe.allow_http_localhost": "true"}, environ=local)
     app.post("/portal", status=303)
     fake = recording_transport(app.app.registry)
     assert fake.last_request.params["return_url"] == "http://localhost:6543/account"
-    from lattice_stripe.core.errors import ValidationError
+    strict = make_app(hosts, environ=local)
+    assert strict.post("/portal", status=500).text == PORTAL_UNAVAILABLE_TEXT
+    assert recording_transport(strict.app.registry).requests == []
 
-    with pytest.raises(ValidationError, match="allow_http_localhost"):
-        make_app(environ=local).post("/portal")
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "shop.example.evil.example", "shop..example", "bad host"]
+)
+def test_a_forged_host_is_refused_with_a_400_and_nothing_is_sent(host: str) -> None:
+    """A Host outside lattice_stripe.allowed_hosts gets a plain 400; Stripe is never called."""
+    app = make_app(environ={**HTTPS, "HTTP_HOST": host})
+    response = app.post("/portal", status=400)
+    assert response.text == UNTRUSTED_HOST_TEXT
+    assert "Location" not in response.headers
+    assert recording_transport(app.app.registry).requests == []
+
+
+def test_allowed_hosts_accept_a_domain_pattern_and_any_port() -> None:
+    """'.shop.example' admits the domain and its subdomains, whatever the port."""
+    settings = {"lattice_stripe.allowed_hosts": ".shop.example"}
+    for host in ("shop.example", "eu.shop.example:8443"):
+        make_app(settings, environ={**HTTPS, "HTTP_HOST": host}).post("/portal", status=303)
+
+
+def test_a_live_key_needs_allowed_hosts() -> None:
+    """A live key without lattice_stripe.allowed_hosts stops the start, naming the setting."""
+    with pytest.raises(ConfigurationError, match=r"lattice_stripe\.allowed_hosts"):
+        commit({"lattice_stripe.api_key": "sk_live_51Hosts"})
 
 
 def test_stripe_portal_is_made_once_per_request() -> None:
@@ -629,6 +662,7 @@ def test_the_testing_include_works_from_pyramid_includes() -> None:
     settings = {
         "pyramid.includes": "lattice_stripe.contrib.pyramid.testing",
         "lattice_stripe.webhook_secrets": SECRET,
+        "lattice_stripe.allowed_hosts": "shop.example",
     }
     with Configurator(settings=settings) as config:
         config.include("lattice_stripe.contrib.pyramid")

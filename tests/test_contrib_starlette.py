@@ -21,7 +21,11 @@ from starlette.testclient import TestClient
 
 from doc_snippets import load_module, snippets
 from lattice_stripe.adapters.recording import RecordingTransport
-from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
+from lattice_stripe.contrib import (
+    PORTAL_ERROR_MESSAGES,
+    PORTAL_UNAVAILABLE_TEXT,
+    UNTRUSTED_HOST_TEXT,
+)
 from lattice_stripe.contrib.starlette import (
     get_client,
     portal_endpoint,
@@ -213,9 +217,66 @@ def test_the_portal_endpoint_answers_303_to_the_session_never_cached(
 
 def test_the_return_url_is_the_absolute_url_of_the_return_route(fake: RecordingTransport) -> None:
     """return_route="account" becomes https://<host>/account via request.url_for."""
-    with running(build_app(fake), base_url="https://shop.example") as client:
+    app = build_app(fake, allowed_hosts=["shop.example"])
+    with running(app, base_url="https://shop.example") as client:
         client.post("/portal", follow_redirects=False)
     assert fake.last_request.params["return_url"] == "https://shop.example/account"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "shop.example.evil.example",
+        "evilshop.example",
+        "shop.example@evil",
+        "",
+        "a b",
+    ],
+)
+def test_a_forged_host_is_refused_with_a_400_and_nothing_is_sent(
+    fake: RecordingTransport, host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Host header outside allowed_hosts gets a plain 400; Stripe is never called."""
+    app = build_app(fake, allowed_hosts=["shop.example", "*.shop.example"])
+    with running(app, base_url="https://shop.example") as client:
+        response = client.post("/portal", headers={"host": host}, follow_redirects=False)
+    assert response.status_code == 400
+    assert response.text == UNTRUSTED_HOST_TEXT
+    assert "location" not in response.headers
+    assert fake.requests == []
+    assert "billing portal redirect refused" in caplog.text
+
+
+@pytest.mark.parametrize("host", ["shop.example", "SHOP.example:443", "eu.shop.example"])
+def test_allowed_hosts_match_exactly_by_subdomain_pattern_and_ignore_the_port(
+    fake: RecordingTransport, host: str
+) -> None:
+    """An exact name (any case, any port) and a '*.' pattern's subdomains are allowed."""
+    app = build_app(fake, allowed_hosts=["shop.example", "*.shop.example"])
+    with running(app, base_url="https://shop.example") as client:
+        response = client.post("/portal", headers={"host": host}, follow_redirects=False)
+    assert response.status_code == 303
+    assert len(fake.requests) == 1
+
+
+def test_by_default_only_development_hosts_are_trusted(fake: RecordingTransport) -> None:
+    """With a test key and no allowed_hosts, testserver is trusted and another host is not."""
+    with running(build_app(fake)) as client:
+        assert client.post("/portal", follow_redirects=False).status_code == 303
+        forged = client.post("/portal", headers={"host": "evil.example"}, follow_redirects=False)
+    assert forged.status_code == 400
+    assert len(fake.requests) == 1
+
+
+def test_a_live_key_without_allowed_hosts_fails_the_start() -> None:
+    """stripe_lifespan with a live key and no allowed_hosts stops the app at start-up."""
+    app = build_app(RecordingTransport())
+    app.router.lifespan_context = stripe_lifespan(
+        "sk_live_51HostPolicy000", transport=RecordingTransport()
+    )
+    with pytest.raises(ValidationError, match="allowed_hosts"), TestClient(app):
+        pass  # pragma: no cover
 
 
 def test_the_customer_comes_from_the_login_never_the_request(fake: RecordingTransport) -> None:
@@ -404,8 +465,10 @@ def test_portal_url_returns_the_sessions_url(fake: RecordingTransport) -> None:
     assert urls == ["https://billing.stripe.com/p/session/test_xyz"]
 
 
-def test_an_invalid_return_url_is_a_bug_not_a_redirect(fake: RecordingTransport) -> None:
-    """A plain-http return URL raises ValidationError before anything is sent."""
+def test_an_invalid_return_url_is_a_plain_500_not_a_traceback(
+    fake: RecordingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain-http return URL is refused before anything is sent: a plain 500, reason logged."""
 
     async def portal(request: Request) -> Response:
         return await redirect_to_portal(
@@ -413,9 +476,13 @@ def test_an_invalid_return_url_is_a_bug_not_a_redirect(fake: RecordingTransport)
         )
 
     route = Route("/p", portal, methods=["POST"])
-    with running(build_app(fake, extra_routes=(route,))) as client, pytest.raises(ValidationError):
-        client.post("/p")
+    with running(build_app(fake, extra_routes=(route,))) as client:
+        response = client.post("/p", follow_redirects=False)
+    assert response.status_code == 500
+    assert response.text == PORTAL_UNAVAILABLE_TEXT
     assert fake.requests == []
+    assert "return_url: must be an absolute https:// URL" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -432,11 +499,8 @@ def test_http_localhost_needs_the_opt_in(fake: RecordingTransport) -> None:
     with running(build_app(fake, allow_http_localhost=True), "http://localhost") as client:
         assert client.post("/portal", follow_redirects=False).status_code == 303
     assert fake.last_request.params["return_url"] == "http://localhost/account"
-    with (
-        running(build_app(RecordingTransport()), "http://localhost") as client,
-        pytest.raises(ValidationError, match="allow_http_localhost"),
-    ):
-        client.post("/portal")
+    with running(build_app(RecordingTransport()), "http://localhost") as client:
+        assert client.post("/portal", follow_redirects=False).status_code == 500
 
 
 # -- the webhook endpoint ----------------------------------------------------------

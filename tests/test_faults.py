@@ -9,6 +9,7 @@ no connection, session or task outlived the client.
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from traceback import TracebackException
@@ -28,6 +29,7 @@ from faultserver import (
     Reset,
     SlowBody,
     Stall,
+    Trickle,
     Truncate,
     free_port,
     stripe_error,
@@ -57,6 +59,7 @@ class Settings:
 
     timeout: float = 2.0
     connect_timeout: float = 1.0
+    deadline: float = 30.0
     max_retries: int = 2
 
 
@@ -231,6 +234,52 @@ def assert_attempts(server: FaultServer, outcome: Outcome, attempts: int) -> Non
     if outcome.error is not None:
         assert_secret_free(outcome)
     assert server.wait_all_closed()
+
+
+# -- the deadline ----------------------------------------------------------------------
+
+# How late a call may end past its deadline: the watchdog's tick (sync) or the
+# loop's timer (async), plus scheduling on a loaded two-core machine.
+DEADLINE_MARGIN = 0.5
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(Trickle(gap=0.3, size=4), id="head-and-body"),
+        pytest.param(SlowBody(pieces=60, gap=0.3), id="body"),
+        pytest.param(Stall(seconds=0.6, then=Trickle(gap=0.3, size=4)), id="late-then-trickle"),
+    ],
+)
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(
+    driver: Driver, server: FaultServer, action: Action
+) -> None:
+    """Bytes every 0.3 s never trip the 1 s idle timeout; the 1.5 s deadline ends the call."""
+    server.script(action)
+    started = time.monotonic()
+    outcome = driver.run(server.base_url, Settings(timeout=1.0, deadline=1.5))
+    elapsed = time.monotonic() - started
+    assert type(outcome.error) is APIConnectionError
+    assert str(outcome.error).startswith("timed out")
+    assert outcome.error.should_retry
+    assert 1.5 - 0.1 <= elapsed <= 1.5 + DEADLINE_MARGIN
+    # The attempt used the whole deadline: no time was left for a retry.
+    assert outcome.attempts == 1
+    assert_secret_free(outcome)
+
+
+def test_a_retry_gets_only_what_is_left_of_the_deadline(
+    driver: Driver, server: FaultServer
+) -> None:
+    """After a quick 500, the retry is cut off when the call's deadline, not a fresh one, ends."""
+    server.script(stripe_error(500), Trickle(gap=0.3, size=4))
+    started = time.monotonic()
+    outcome = driver.run(server.base_url, Settings(timeout=1.0, deadline=1.5))
+    elapsed = time.monotonic() - started
+    assert type(outcome.error) is APIConnectionError
+    assert str(outcome.error).startswith("timed out")
+    assert outcome.attempts == 2
+    assert elapsed <= 1.5 + DEADLINE_MARGIN
 
 
 # -- no answer at all ----------------------------------------------------------------

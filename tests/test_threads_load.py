@@ -106,3 +106,35 @@ async def test_two_hundred_concurrent_creates_over_one_session(server: FaultServ
     assert 1 < server.connection_count <= CONNECTION_LIMIT
     assert server.wait_all_closed()
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+def test_thirty_two_threads_on_the_default_pool_discard_no_connection(
+    server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """32 threads on a default Urllib3Transport: no "pool is full" warning, no lost connection."""
+    threads = 32
+    start = threading.Barrier(threads, timeout=10)
+    failures: list[BaseException] = []
+
+    def worker(index: int, client: Client) -> None:
+        try:
+            start.wait()
+            for call in range(3):
+                client.billing_portal.sessions.create(params(index * 3 + call))
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    with (
+        caplog.at_level("WARNING", logger="urllib3"),
+        Client(API_KEY, transport=Urllib3Transport(), base_url=server.base_url) as client,
+    ):
+        workers = [threading.Thread(target=worker, args=(i, client)) for i in range(threads)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(timeout=30)
+    assert not failures
+    assert len(server.requests) == threads * 3
+    assert [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()] == []
+    # Every thread's connection went back to the pool and was reused.
+    assert server.connection_count <= threads

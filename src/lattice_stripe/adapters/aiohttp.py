@@ -34,16 +34,22 @@ class AiohttpTransport:
         self._limit = limit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
 
-    def _timeout(self, connect: float, read: float) -> aiohttp.ClientTimeout:
-        # One ClientTimeout per setting, reused: a client sends the same one every time.
-        key = (connect, read)
+    def _timeout(self, request: HttpRequest) -> aiohttp.ClientTimeout:
+        # One ClientTimeout per setting, reused: a client sends the same one on every
+        # first attempt. ``total`` is the attempt's deadline: it covers the pool
+        # wait, connect, send, headers and the body, which aiohttp reads under it.
+        key = (request.connect_timeout, request.timeout, request.deadline)
         timeout = self._timeouts.get(key)
         if timeout is None:
             if len(self._timeouts) > 32:
                 self._timeouts.clear()
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+            timeout = aiohttp.ClientTimeout(
+                total=request.deadline,
+                sock_connect=min(request.connect_timeout, request.deadline),
+                sock_read=request.timeout,
+            )
             self._timeouts[key] = timeout
         return timeout
 
@@ -82,7 +88,7 @@ class AiohttpTransport:
         connection is dropped.
         """
         session = self._client_session()
-        timeout = self._timeout(request.connect_timeout, request.timeout)
+        timeout = self._timeout(request)
         try:
             async with session.request(
                 request.method,
@@ -97,7 +103,9 @@ class AiohttpTransport:
                     raise _too_large(raw, request)
                 return HttpResponse(status=raw.status, headers=_joined(raw.headers), body=body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise _connection_error(error) from detach_tracebacks(error, _mask_request_headers)
+            raise _connection_error(error, request) from detach_tracebacks(
+                error, _mask_request_headers
+            )
 
     async def aclose(self) -> None:
         """Close the session if this transport made it; later sends are refused."""
@@ -173,14 +181,19 @@ def _mask_request_info(error: aiohttp.ClientResponseError) -> None:
     error.args = tuple(masked if arg is original else arg for arg in error.args)
 
 
-def _connection_error(error: aiohttp.ClientError | asyncio.TimeoutError) -> APIConnectionError:
+def _connection_error(
+    error: aiohttp.ClientError | asyncio.TimeoutError, request: HttpRequest
+) -> APIConnectionError:
     # Order matters: ServerTimeoutError is a ClientConnectionError, and
     # ClientSSLError a ClientConnectorError.
     should_retry = True
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         what = "timed out connecting to Stripe"
-    elif isinstance(error, asyncio.TimeoutError):
+    elif isinstance(error, aiohttp.ServerTimeoutError):
         what = "timed out waiting for Stripe's response"
+    elif isinstance(error, asyncio.TimeoutError):
+        # Neither a connect nor an idle read timeout: the whole attempt's.
+        what = f"timed out: no whole response within the deadline ({request.deadline:g} s)"
     elif isinstance(error, aiohttp.ClientSSLError):
         # A certificate or protocol mismatch does not heal on its own.
         what, should_retry = "TLS failed talking to Stripe", False

@@ -7,10 +7,17 @@ idempotency key on every attempt. Every urllib3 failure becomes an
 with urllib3's exception chained as ``__cause__``.
 """
 
+import threading
+from typing import Any
+
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolKey
 from urllib3.util import parse_url
 
+from lattice_stripe.adapters._watchdog import WATCHDOG, Watch
+from lattice_stripe.core.config import DEFAULT_POOL_SIZE
 from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 
@@ -19,17 +26,68 @@ __all__ = ["Urllib3Transport"]
 # Entries kept per cache before it is emptied: a client uses one of each.
 _CACHE_LIMIT = 32
 
+# The attempt the current thread is sending, for its connection to hand its socket to.
+_attempt = threading.local()
+
+
+def _watched(base: type[Any]) -> type[Any]:
+    """``base`` (an urllib3 connection class) handing its socket to the current attempt's watch.
+
+    It does so once the request is written, whether the connection is new or
+    kept alive, so the watchdog can cut off a response that trickles in past
+    the attempt's deadline.
+    """
+
+    class Watched(base):  # type: ignore[misc]
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            super().request(*args, **kwargs)
+            watch: Watch | None = getattr(_attempt, "watch", None)
+            if watch is not None:
+                watch.sock = self.sock
+                if watch.expired:  # expired while connecting or sending
+                    watch.expire()
+
+    Watched.__name__ = Watched.__qualname__ = f"Watched{base.__name__}"
+    return Watched
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _watched(HTTPConnection)
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _watched(HTTPSConnection)
+
+
+_WATCHED_POOLS = {
+    HTTPConnectionPool: _WatchedHTTPConnectionPool,
+    HTTPSConnectionPool: _WatchedHTTPSConnectionPool,
+}
+
 
 class Urllib3Transport:
     """Sends requests through ``pool`` (a new ``PoolManager`` if none is given).
 
     A pool passed in is the caller's to close; one made here is closed by
-    :meth:`close`. A closed transport refuses to send.
+    :meth:`close`, and keeps up to ``maxsize`` idle connections per host
+    (enough for that many threads sharing one client without urllib3
+    discarding connections). A closed transport refuses to send.
+
+    Each attempt's ``deadline`` is kept to within about 50 ms, also against a
+    server that trickles its answer: the pools the manager makes from now on
+    hand their sockets to a watchdog thread, which shuts down the socket of an
+    attempt past its deadline.
     """
 
-    def __init__(self, pool: urllib3.PoolManager | None = None, *, maxsize: int = 10) -> None:
+    def __init__(
+        self, pool: urllib3.PoolManager | None = None, *, maxsize: int = DEFAULT_POOL_SIZE
+    ) -> None:
         self._owns_pool = pool is None
         self._pool = pool if pool is not None else urllib3.PoolManager(maxsize=maxsize, block=False)
+        self._pool.pool_classes_by_scheme = {
+            scheme: _WATCHED_POOLS.get(pool_class, pool_class)
+            for scheme, pool_class in self._pool.pool_classes_by_scheme.items()
+        }
         self._closed = False
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         # A plain PoolManager's urlopen parses the URL and rebuilds the pool
@@ -101,29 +159,41 @@ class Urllib3Transport:
         """
         if self._closed:
             raise APIConnectionError("the transport is closed", should_retry=False)
+        watch = WATCHDOG.watch(request.deadline)
+        _attempt.watch = watch
         try:
-            opener, target = self._route(request.url)
-            # urlopen, not request(): the body is already encoded, and request()
-            # would copy the headers into a new HTTPHeaderDict on every call.
-            raw = opener.urlopen(
-                request.method,
-                target,
-                body=request.body,
-                headers=request.headers,
-                timeout=self._timeout(request.connect_timeout, request.timeout),
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from detach_tracebacks(error)
-        try:
-            body = _read_bounded(raw, request.max_response_bytes)
-        except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error) from detach_tracebacks(error)
+            try:
+                opener, target = self._route(request.url)
+                # urlopen, not request(): the body is already encoded, and request()
+                # would copy the headers into a new HTTPHeaderDict on every call.
+                raw = opener.urlopen(
+                    request.method,
+                    target,
+                    body=request.body,
+                    headers=request.headers,
+                    timeout=self._timeout(
+                        min(request.connect_timeout, request.deadline), request.timeout
+                    ),
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                )
+            except urllib3.exceptions.HTTPError as error:
+                raise _connection_error(error, watch, request) from detach_tracebacks(error)
+            try:
+                body = _read_bounded(raw, request.max_response_bytes)
+            except urllib3.exceptions.HTTPError as error:
+                raise _connection_error(error, watch, request) from detach_tracebacks(error)
+            finally:
+                raw.release_conn()
         finally:
-            raw.release_conn()
+            _attempt.watch = None
+            WATCHDOG.unwatch(watch)
+        if watch.expired:
+            # Cut off while http.client parsed the head, it may have taken the
+            # missing rest for an empty body: what arrived is not the answer.
+            raise _deadline_error(request)
         if body is None:
             raise _too_large(raw, request)
         # dict() joins repeated headers with ", " (HTTPHeaderDict.__getitem__).
@@ -185,10 +255,24 @@ def _too_large(raw: urllib3.BaseHTTPResponse, request: HttpRequest) -> ResponseT
     )
 
 
-def _connection_error(error: urllib3.exceptions.HTTPError) -> APIConnectionError:
+def _deadline_error(request: HttpRequest) -> APIConnectionError:
+    return APIConnectionError(
+        f"timed out: no whole response within the attempt's deadline ({request.deadline:g} s)",
+        should_retry=True,
+    )
+
+
+def _connection_error(
+    error: urllib3.exceptions.HTTPError, watch: Watch, request: HttpRequest
+) -> APIConnectionError:
     # Order matters: NewConnectionError subclasses ConnectTimeoutError.
     should_retry = True
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
+    if watch.expired:
+        # The watchdog cut the socket: whatever urllib3 made of that, it is the deadline.
+        what = (
+            f"timed out: no whole response within the attempt's deadline ({request.deadline:g} s)"
+        )
+    elif isinstance(error, urllib3.exceptions.NewConnectionError):
         what = "could not connect to Stripe"
     elif isinstance(error, urllib3.exceptions.ConnectTimeoutError):
         what = "timed out connecting to Stripe"

@@ -7,21 +7,37 @@ redirect, how a failed session creation becomes a redirect back with a
 user-safe message, and the log line of a failed webhook handler.
 """
 
+import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lattice_stripe.core.errors import APIConnectionError, APIError, RateLimitError, StripeError
+import attrs
+
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    APIError,
+    RateLimitError,
+    StripeError,
+    ValidationError,
+)
 from lattice_stripe.core.webhooks import Event
 
 __all__ = [
+    "DEVELOPMENT_HOSTS",
     "ERROR_PARAM",
     "PORTAL_ERROR_MESSAGES",
     "PORTAL_REDIRECT_HEADERS",
+    "PORTAL_UNAVAILABLE_TEXT",
+    "UNTRUSTED_HOST_TEXT",
+    "HostPolicy",
+    "UntrustedHostError",
     "choose_return_url",
     "error_redirect_url",
     "log_handler_failure",
+    "log_refused_portal",
     "portal_error_message",
     "portal_session_params",
 ]
@@ -46,6 +62,123 @@ PORTAL_ERROR_MESSAGES: Mapping[str, str] = MappingProxyType(
     }
 )
 """User-safe messages by error code; Stripe's own error text is never shown."""
+
+
+UNTRUSTED_HOST_TEXT = "Bad Request: this site is not served under that host name."
+"""The plain body of the 400 answered to a request whose ``Host`` is not allowed."""
+
+PORTAL_UNAVAILABLE_TEXT = "The billing portal could not be opened."
+"""The plain body answered when the library refused the call (details go to the log)."""
+
+DEVELOPMENT_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1", "testserver")
+"""The hosts trusted by default with a test key: this machine, and Starlette's TestClient."""
+
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
+_HOST_HEADER = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
+class UntrustedHostError(ValidationError):
+    """The request's ``Host`` header is malformed or not one of the allowed hosts.
+
+    A return URL built from it would send the customer wherever the request
+    said; nothing is sent to Stripe.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Host", reason)
+
+
+def _host_name(value: str) -> str | None:
+    """``value`` as a lower-case host name or IP address, or ``None`` if it is neither."""
+    host = value.strip().lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    return host if _HOST_NAME.fullmatch(host) else None
+
+
+@attrs.frozen
+class HostPolicy:
+    """Which ``Host`` headers may choose a return URL.
+
+    Patterns, as Django and Starlette write them: ``shop.example.com``
+    (exactly that host), ``*.example.com`` (any subdomain), ``.example.com``
+    (the domain and any subdomain), ``*`` (any host: only behind a proxy that
+    has already checked it). Ports are ignored.
+    """
+
+    patterns: tuple[str, ...]
+
+    @classmethod
+    def build(cls, allowed_hosts: Iterable[str] | None, *, live: bool) -> "HostPolicy":
+        """The policy for ``allowed_hosts``; with none, :data:`DEVELOPMENT_HOSTS`, test keys only.
+
+        Raises :class:`~lattice_stripe.ValidationError` (path ``allowed_hosts``)
+        for a live key without an allow-list, or a pattern that names no host.
+        """
+        if allowed_hosts is None:
+            if live:
+                raise ValidationError(
+                    "allowed_hosts",
+                    "required with a live API key: list the host names your site is served "
+                    "under (e.g. ['shop.example.com', '*.shop.example.com']), so that a forged "
+                    "Host header cannot choose where Stripe sends your customers",
+                )
+            return cls(DEVELOPMENT_HOSTS)
+        if isinstance(allowed_hosts, str):
+            raise ValidationError("allowed_hosts", "expected a list of host names, not a string")
+        patterns: list[str] = []
+        for index, pattern in enumerate(allowed_hosts):
+            text = pattern.strip().lower() if isinstance(pattern, str) else ""
+            bare = text.removeprefix("*").removeprefix(".") if text != "*" else "example"
+            if not text or _host_name(bare) is None:
+                raise ValidationError(
+                    f"allowed_hosts[{index}]",
+                    "expected a host name, '*.domain', '.domain' or '*'",
+                )
+            patterns.append(text)
+        if not patterns:
+            raise ValidationError("allowed_hosts", "must name at least one host")
+        return cls(tuple(patterns))
+
+    def allows(self, host: str) -> bool:
+        """Whether the host name ``host`` (lower case, no port) matches a pattern."""
+        for pattern in self.patterns:
+            if pattern == "*" or pattern == host:
+                return True
+            if pattern.startswith("*.") and host.endswith(pattern[1:]):
+                return True
+            if pattern.startswith(".") and (host == pattern[1:] or host.endswith(pattern)):
+                return True
+            if ":" in host and _host_name(pattern) == host:  # an IPv6 pattern in any spelling
+                return True
+        return False
+
+    def check(self, header: str | None) -> str:
+        """The host name of a ``Host`` header, or :class:`UntrustedHostError`."""
+        match = _HOST_HEADER.fullmatch(header or "")
+        host = _host_name(match.group("host")) if match else None
+        if host is None:
+            raise UntrustedHostError("malformed or missing Host header")
+        if not self.allows(host):
+            raise UntrustedHostError(
+                "not one of the allowed hosts (allowed_hosts, or the "
+                "lattice_stripe.allowed_hosts setting)"
+            )
+        return host
+
+
+def log_refused_portal(error: ValidationError) -> None:
+    """Log why a portal redirect was refused before anything was sent (no value is echoed)."""
+    if isinstance(error, UntrustedHostError):
+        logger.warning("billing portal redirect refused: %s", error)
+    else:
+        logger.error("billing portal session not created: the library refused the call (%s)", error)
 
 
 def choose_return_url(

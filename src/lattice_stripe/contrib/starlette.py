@@ -35,14 +35,20 @@ from lattice_stripe.client import AsyncClient
 from lattice_stripe.contrib import (
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
+    PORTAL_UNAVAILABLE_TEXT,
+    UNTRUSTED_HOST_TEXT,
+    HostPolicy,
+    UntrustedHostError,
     choose_return_url,
     error_redirect_url,
     log_handler_failure,
+    log_refused_portal,
     portal_error_message,
     portal_session_params,
 )
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from lattice_stripe.core.errors import APIConnectionError, StripeError
+from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
+from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import AsyncTransport, Clock
 from lattice_stripe.core.redaction import Secret, clear_frame_locals
 from lattice_stripe.core.webhooks import (
@@ -55,6 +61,7 @@ from lattice_stripe.core.webhooks import (
 )
 
 __all__ = [
+    "HOSTS_KEY",
     "STATE_KEY",
     "get_client",
     "portal_endpoint",
@@ -67,6 +74,9 @@ __all__ = [
 
 STATE_KEY = "lattice_stripe_client"
 """The lifespan state key (``request.state.lattice_stripe_client``) of the AsyncClient."""
+
+HOSTS_KEY = "lattice_stripe_hosts"
+"""The lifespan state key of the :class:`~lattice_stripe.contrib.HostPolicy` for return URLs."""
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -81,6 +91,7 @@ def stripe_lifespan(
     timeout: float = DEFAULT_TIMEOUT,
     max_retries: int = DEFAULT_MAX_RETRIES,
     allow_http_localhost: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
     inner: Lifespan | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any]]]:
     """A lifespan that owns one :class:`~lattice_stripe.AsyncClient`, closed at shutdown.
@@ -89,17 +100,27 @@ def stripe_lifespan(
     first request). ``transport`` defaults to aiohttp; pass a
     :class:`~lattice_stripe.adapters.recording.RecordingTransport` in tests.
     ``allow_http_localhost`` accepts ``http://localhost`` return URLs, for local
-    development with test keys only. ``inner`` is the app's own lifespan, run
-    inside; its state is kept.
+    development with test keys only. ``allowed_hosts`` lists the host names a
+    ``return_route`` may be made absolute under (``request.url_for`` trusts the
+    request's ``Host`` header): required with a live key; with a test key it
+    defaults to :data:`~lattice_stripe.contrib.DEVELOPMENT_HOSTS`. ``inner`` is
+    the app's own lifespan, run inside; its state is kept.
     """
 
     # The closure keeps the key masked: its frame's locals show what it closes over.
     key = Secret(api_key)
     del api_key
 
+    hosts = None if allowed_hosts is None else tuple(allowed_hosts)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         try:
+            revealed = key.reveal()
+            policy = HostPolicy.build(
+                hosts, live=isinstance(revealed, str) and is_live_key(revealed)
+            )
+            del revealed
             async with AsyncClient(
                 key.reveal(),
                 transport=transport,
@@ -109,10 +130,10 @@ def stripe_lifespan(
                 allow_http_localhost=allow_http_localhost,
             ) as client:
                 if inner is None:
-                    yield {STATE_KEY: client}
+                    yield {STATE_KEY: client, HOSTS_KEY: policy}
                     return
                 async with inner(app) as state:
-                    yield {**(state or {}), STATE_KEY: client}
+                    yield {**(state or {}), STATE_KEY: client, HOSTS_KEY: policy}
         except BaseException as error:
             clear_frame_locals(error)
             raise
@@ -153,7 +174,19 @@ async def portal_url(
 
 
 def _return_url(request: Request, return_route: str | None, return_url: str | None) -> str:
-    return choose_return_url(return_route, return_url, lambda name: str(request.url_for(name)))
+    return choose_return_url(return_route, return_url, lambda name: _url_for(request, name))
+
+
+def _url_for(request: Request, name: str) -> str:
+    """``request.url_for(name)``, once the request's Host is one of the allowed hosts."""
+    policy = getattr(request.state, HOSTS_KEY, None)
+    if not isinstance(policy, HostPolicy):
+        raise RuntimeError(
+            "no lattice-stripe host policy in the lifespan state: create the app with "
+            "Starlette(..., lifespan=stripe_lifespan(api_key, allowed_hosts=[...]))"
+        )
+    policy.check(request.headers.get("host"))
+    return str(request.url_for(name))
 
 
 async def _create_session_url(
@@ -172,20 +205,29 @@ async def redirect_to_portal(
     return_route: str | None = None,
     return_url: str | None = None,
     **params: object,
-) -> RedirectResponse:
+) -> Response:
     """Answer 303 to a new portal session for ``customer``, never cached.
 
     ``customer`` must come from the logged-in user, never from the request.
     If Stripe fails or cannot be reached, answer 303 back to the return URL
     with ``?billing_portal_error=<code>`` instead (see :func:`portal_error`);
-    the error is logged, its text is not shown. A
-    :class:`~lattice_stripe.ValidationError` (a bug in the call) propagates.
+    the error is logged, its text is not shown. A request whose ``Host`` is
+    not one of the allowed hosts gets a plain 400; a call the library refuses
+    (a :class:`~lattice_stripe.ValidationError`: a bug in the call or the
+    configuration, such as an ``http`` return URL) a plain 500 with the reason
+    logged. Neither sends anything to Stripe.
     """
-    back = _return_url(request, return_route, return_url)
     try:
+        back = _return_url(request, return_route, return_url)
         url = await _create_session_url(request, customer, back, params)
     except (StripeError, APIConnectionError) as error:
         url = error_redirect_url(back, error)
+    except UntrustedHostError as error:
+        log_refused_portal(error)
+        return PlainTextResponse(UNTRUSTED_HOST_TEXT, status_code=400)
+    except ValidationError as error:
+        log_refused_portal(error)
+        return PlainTextResponse(PORTAL_UNAVAILABLE_TEXT, status_code=500)
     return RedirectResponse(url, status_code=303, headers=dict(PORTAL_REDIRECT_HEADERS))
 
 

@@ -70,6 +70,10 @@ class ValidationError(LatticeStripeError, ValueError):
         return (type(self), (self.path, self.reason))
 
 
+def _scrubbed(text: str | None) -> str | None:
+    return None if text is None else scrub(text)
+
+
 class StripeError(LatticeStripeError):
     """Stripe answered a request with an error object.
 
@@ -92,14 +96,15 @@ class StripeError(LatticeStripeError):
         decline_code: str | None = None,
         idempotency_key: str | None = None,
     ) -> None:
+        # Every field the server chose may echo what it was sent: a key, a URL.
         self.message = scrub(message)
         self.status = status
-        self.type = type
-        self.code = code
-        self.param = param
-        self.request_id = request_id
-        self.doc_url = doc_url
-        self.decline_code = decline_code
+        self.type = _scrubbed(type)
+        self.code = _scrubbed(code)
+        self.param = _scrubbed(param)
+        self.request_id = _scrubbed(request_id)
+        self.doc_url = _scrubbed(doc_url)
+        self.decline_code = _scrubbed(decline_code)
         self.idempotency_key = idempotency_key
         super().__init__(self.message)
 

@@ -22,13 +22,20 @@ __all__ = [
 
 PORTAL_URL_PLACEHOLDER = "[portal-session-url]"
 
-# A portal session URL: any absolute http(s) URL with a ``/session/`` path
-# segment (Stripe's ``https://billing.stripe.com/p/session/...`` and the local
-# emulator's ``http://127.0.0.1:PORT/p/session/...`` alike).
-_PORTAL_URL = re.compile(r"""(?i)https?://[^\s"'<>\\]*?/session/[^\s"'<>\\]*""")
-# Secret and restricted keys, and webhook signing secrets. Publishable keys
+# A slash as apps log it: plain, JSON-escaped, percent-encoded once or twice.
+_SLASH = r"(?:/|\\/|%2[Ff]|%252[Ff])"
+# A portal session URL in any form: a "/session/" path segment and its token,
+# with whatever run of URL characters leads up to it (a scheme and host, a
+# host alone, or nothing, as in an access log's request line). The run stops
+# at quotes, brackets, spaces, "=" and "&", so a query's other keys survive.
+_PORTAL_URL = re.compile(
+    rf"""(?i)[^\s"'<>=&,;()\[\]{{}}]{{0,512}}?{_SLASH}session{_SLASH}[^\s"'<>&\\]+"""
+)
+_MAY_HOLD_A_PORTAL_URL = re.compile("(?i)session").search
+# Secret and restricted keys, and webhook signing secrets, wherever they are
+# glued (``STRIPE_KEY_sk_live_...``, ``Bearer%20sk_...``). Publishable keys
 # (pk_) are public by design and left alone.
-_SECRET = re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z+/=]+")
+_SECRET = re.compile(r"(sk|rk)_(live|test)_[0-9A-Za-z]+|whsec_[0-9A-Za-z+/=]+")
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -46,8 +53,13 @@ def mask_key(key: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """Return ``text`` with portal session URLs and secret keys replaced."""
-    text = _PORTAL_URL.sub(PORTAL_URL_PLACEHOLDER, text)
+    """Return ``text`` with portal session URLs and secret keys replaced.
+
+    Portal URLs are caught with or without scheme and host, with JSON-escaped
+    or percent-encoded slashes; keys wherever they are glued to other text.
+    """
+    if _MAY_HOLD_A_PORTAL_URL(text):
+        text = _PORTAL_URL.sub(PORTAL_URL_PLACEHOLDER, text)
     return _SECRET.sub(_mask, text)
 
 

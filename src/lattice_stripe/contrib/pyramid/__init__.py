@@ -8,6 +8,9 @@ Settings, read when the configuration is committed (all under ``lattice_stripe.`
     lattice_stripe.max_retries = 2
     lattice_stripe.base_url = https://api.stripe.com
     lattice_stripe.allow_http_localhost = false      (local development, test keys only)
+    lattice_stripe.allowed_hosts = shop.example.com *.shop.example.com
+                                   (the hosts return_route URLs are built under;
+                                    required with a live key)
 
 A setting left blank takes its default. A value that is not what its setting
 expects stops the start with a ``ConfigurationError`` that names the setting.
@@ -31,7 +34,13 @@ from typing import Any
 import attrs
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
-from pyramid.httpexceptions import HTTPException, HTTPSeeOther, exception_response
+from pyramid.httpexceptions import (
+    HTTPBadRequest,
+    HTTPException,
+    HTTPInternalServerError,
+    HTTPSeeOther,
+    exception_response,
+)
 from pyramid.interfaces import PHASE0_CONFIG, PHASE1_CONFIG
 from pyramid.registry import Registry
 from pyramid.request import Request
@@ -42,14 +51,20 @@ from lattice_stripe.client import Client
 from lattice_stripe.contrib import (
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
+    PORTAL_UNAVAILABLE_TEXT,
+    UNTRUSTED_HOST_TEXT,
+    HostPolicy,
+    UntrustedHostError,
     choose_return_url,
     error_redirect_url,
     log_handler_failure,
+    log_refused_portal,
     portal_error_message,
     portal_session_params,
 )
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
+from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import Clock, SyncTransport
 from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.webhooks import (
@@ -63,6 +78,7 @@ from lattice_stripe.core.webhooks import (
 
 __all__ = [
     "CLIENT_KEY",
+    "HOSTS_KEY",
     "SETTINGS_KEY",
     "TRANSPORT_KEY",
     "StripePortal",
@@ -75,6 +91,7 @@ __all__ = [
 
 PREFIX = "lattice_stripe."
 CLIENT_KEY = "lattice_stripe.client"
+HOSTS_KEY = "lattice_stripe.hosts"
 SETTINGS_KEY = "lattice_stripe.settings"
 TRANSPORT_KEY = "lattice_stripe.transport"
 _SECRET_SEPARATORS = re.compile(r"[\s,]+")
@@ -122,19 +139,24 @@ def _flag(settings: Mapping[str, Any], name: str) -> bool:
     raise _setting_error(name, f"expected true or false, not {value!r}")
 
 
-def _secrets(settings: Mapping[str, Any], name: str) -> tuple[str, ...]:
+def _words(settings: Mapping[str, Any], name: str, what: str) -> tuple[str, ...] | None:
+    """A list setting (whitespace or comma separated, or a list); ``None`` if absent."""
     value = _given(settings, name)
-    parts: object = () if value is None else value
-    if isinstance(parts, str):
-        parts = _SECRET_SEPARATORS.split(parts)
-    # The values are secrets: the error never shows them.
+    if value is None:
+        return None
+    parts: object = _SECRET_SEPARATORS.split(value) if isinstance(value, str) else value
+    # The values may be secrets: the error never shows them.
     if not isinstance(parts, list | tuple | set | frozenset) or not all(
         isinstance(part, str) for part in parts
     ):
         raise _setting_error(
-            name, "expected secrets separated by whitespace or commas, or a list of strings"
+            name, f"expected {what} separated by whitespace or commas, or a list of strings"
         )
     return tuple(text for text in (part.strip() for part in parts) if text)
+
+
+def _secrets(settings: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    return _words(settings, name, "secrets") or ()
 
 
 @attrs.frozen(kw_only=True)
@@ -147,6 +169,7 @@ class StripeSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     base_url: str = DEFAULT_BASE_URL
     allow_http_localhost: bool = False
+    allowed_hosts: tuple[str, ...] | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "StripeSettings":
@@ -163,6 +186,7 @@ class StripeSettings:
             max_retries=_integer(settings, "max_retries", DEFAULT_MAX_RETRIES),
             base_url=str(_given(settings, "base_url") or DEFAULT_BASE_URL).strip(),
             allow_http_localhost=_flag(settings, "allow_http_localhost"),
+            allowed_hosts=_words(settings, "allowed_hosts", "host names"),
         )
 
 
@@ -178,6 +202,7 @@ def _set_up_client(registry: Registry) -> None:
                 base_url=settings.base_url,
                 allow_http_localhost=settings.allow_http_localhost,
             )
+            hosts = HostPolicy.build(settings.allowed_hosts, live=is_live_key(settings.api_key))
         except ValidationError as error:
             raise _setting_error(error.path, error.reason) from None
     except BaseException as error:
@@ -186,6 +211,7 @@ def _set_up_client(registry: Registry) -> None:
         raise
     registry[SETTINGS_KEY] = settings
     registry[CLIENT_KEY] = client
+    registry[HOSTS_KEY] = hosts
 
 
 def get_client(request_or_registry: Request | Registry) -> Client:
@@ -207,7 +233,14 @@ class StripePortal:
         self._request = request
 
     def _return_url(self, return_route: str | None, return_url: str | None) -> str:
-        return choose_return_url(return_route, return_url, self._request.route_url)
+        return choose_return_url(return_route, return_url, self._route_url)
+
+    def _route_url(self, name: str) -> str:
+        """``request.route_url(name)``, once the request's Host is one of the allowed hosts."""
+        policy: HostPolicy = self._request.registry[HOSTS_KEY]
+        policy.check(self._request.host)
+        url: str = self._request.route_url(name)
+        return url
 
     def _create(self, customer: str, return_url: str, params: Mapping[str, object]) -> str:
         session = get_client(self._request).billing_portal.sessions.create(
@@ -240,19 +273,28 @@ class StripePortal:
         return_route: str | None = None,
         return_url: str | None = None,
         **params: object,
-    ) -> HTTPSeeOther:
+    ) -> HTTPException:
         """A 303 to a new portal session for ``customer``, never cached; return it from a view.
 
         ``customer`` must come from the logged-in user, never from the request.
         If Stripe fails or cannot be reached, the 303 goes back to the return
         URL with ``?billing_portal_error=<code>`` instead (see
         :attr:`error_message`); the error is logged, its text is not shown.
+        A request whose ``Host`` is not in ``lattice_stripe.allowed_hosts`` gets
+        a plain 400, a call the library refuses (a bad return URL, ``http`` in
+        development) a plain 500 with the reason logged; neither sends anything.
         """
-        back = self._return_url(return_route, return_url)
         try:
+            back = self._return_url(return_route, return_url)
             location = self._create(customer, back, params)
         except (StripeError, APIConnectionError) as error:
             location = error_redirect_url(back, error)
+        except UntrustedHostError as error:
+            log_refused_portal(error)
+            return HTTPBadRequest(body=UNTRUSTED_HOST_TEXT, content_type="text/plain")
+        except ValidationError as error:
+            log_refused_portal(error)
+            return HTTPInternalServerError(body=PORTAL_UNAVAILABLE_TEXT, content_type="text/plain")
         # The default body repeats the location; the portal URL is a credential.
         return HTTPSeeOther(
             location=location, headers=dict(PORTAL_REDIRECT_HEADERS), body_template="See Other"
