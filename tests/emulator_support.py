@@ -19,6 +19,7 @@ from lattice_stripe.core.codec import encode_form
 API_KEY = "sk_test_emulator"
 NOW = 1_790_000_000.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_VERSION = re.compile(r'name="version" value="([^"]+)"')
 
 
 class FakeClock:
@@ -95,6 +96,13 @@ class Page:
         assert match is not None, "the page has no form"
         return match.group(1)
 
+    @property
+    def form(self) -> dict[str, str]:
+        """The hidden fields every portal form carries: the CSRF token and the state version."""
+        version = _VERSION.search(self.text)
+        assert version is not None, "the page has no form"
+        return {"csrf_token": self.csrf, "version": version.group(1)}
+
 
 async def _page(response: aiohttp.ClientResponse) -> Page:
     return Page(
@@ -134,7 +142,7 @@ class Browser:
         """Load the form page at ``path`` and post ``fields`` to it with its CSRF token."""
         form = await self.get(path)
         assert form.status == 200, form.text
-        return await self.post(path, {"csrf_token": form.csrf, **fields})
+        return await self.post(path, {**form.form, **fields})
 
     async def aclose(self) -> None:
         """Close the client session."""

@@ -3,7 +3,8 @@
 Runs ``lattice-stripe demo --port 0 --emulator-port 0`` as a subprocess and
 drives Chromium through Selenium (Debian's chromium + chromium-driver;
 ``scripts/install-browser.sh`` installs them, ``make test`` runs it first).
-A screenshot of the return page lands in ``test-artifacts/``.
+Screenshots (the return page, the portal home, its invoice history, proration previews, the
+shop on a phone) land in ``test-artifacts/``.
 """
 
 import contextlib
@@ -131,3 +132,115 @@ def test_cancel_in_the_portal_shows_on_the_return_page(demo_url: str, chromium: 
     assert "customer.subscription.deleted" in text_of(chromium, "events")
     ARTIFACTS.mkdir(exist_ok=True)
     assert chromium.save_screenshot(str(ARTIFACTS / "demo-e2e-return-page.png"))
+
+
+def back_to_the_shop(driver: WebDriver) -> None:
+    """Wait until a deep link's redirect has landed on the shop's return page."""
+    WebDriverWait(driver, WAIT).until(expected_conditions.url_contains("/billing/return"))
+    assert "Welcome back" in text_of(driver, "welcome-back")
+
+
+def deep_link(driver: WebDriver, demo_url: str, button: str) -> None:
+    """From the account page, press a deep-link button and wait for the portal page."""
+    driver.get(demo_url)
+    click(driver, button)
+    WebDriverWait(driver, WAIT).until(expected_conditions.url_contains("/p/portal/"))
+
+
+def fill(driver: WebDriver, values: dict[str, str]) -> None:
+    """Type ``values`` into the inputs with those IDs, replacing what they hold."""
+    for element_id, value in values.items():
+        element = driver.find_element(By.ID, element_id)
+        element.clear()
+        element.send_keys(value)
+
+
+def test_every_demo_button_in_a_real_browser(demo_url: str, chromium: WebDriver) -> None:
+    """Every button of the demo, end to end, with screenshots of the portal's money pages."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    chromium.get(demo_url)
+    assert text_of(chromium, "status-sub_demo") == "active"
+
+    # Manage billing: the portal home, the invoice history, a plan change with its preview.
+    click(chromium, "manage-billing")
+    WebDriverWait(chromium, WAIT).until(expected_conditions.title_contains("Billing portal"))
+    assert "Paid" in text_of(chromium, "invoice-history")
+    assert chromium.save_screenshot(str(ARTIFACTS / "portal-home.png"))
+    click(chromium, "all-invoices")
+    assert text_of(chromium, "invoice-list").count("Paid") == 3
+    assert chromium.save_screenshot(str(ARTIFACTS / "portal-invoice-history.png"))
+    click(chromium, "portal-home")
+    click(chromium, "update-sub_demo")
+    assert "Amount due today" in text_of(chromium, "preview-price_pro_yearly")
+    assert chromium.save_screenshot(str(ARTIFACTS / "portal-proration-preview.png"))
+    click(chromium, "price-price_basic_monthly")
+    click(chromium, "confirm-update")
+    assert "Your plan was updated." in text_of(chromium, "notice")
+    click(chromium, "return-link")
+    back_to_the_shop(chromium)
+
+    # The prepared upgrade: its preview on the confirm page, then confirmed.
+    deep_link(chromium, demo_url, "flow-subscription_update_confirm")
+    assert "Amount due today" in text_of(chromium, "preview")
+    assert chromium.save_screenshot(str(ARTIFACTS / "portal-confirm-preview.png"))
+    click(chromium, "confirm-update")
+    back_to_the_shop(chromium)
+
+    # Cancel with an offer to stay: accepted, the discount shows in the shop.
+    deep_link(chromium, demo_url, "flow-retention")
+    click(chromium, "accept-offer")
+    back_to_the_shop(chromium)
+    assert "SAVE25" in text_of(chromium, "details-sub_demo")
+
+    deep_link(chromium, demo_url, "flow-subscription_pause")
+    click(chromium, "resume-1")
+    click(chromium, "confirm-pause")
+    back_to_the_shop(chromium)
+    assert "payments paused until" in text_of(chromium, "details-sub_demo")
+
+    deep_link(chromium, demo_url, "flow-payment_method_update")
+    fill(
+        chromium,
+        {"card-number": "5555555555554444", "exp-month": "4", "exp-year": "2042", "cvc": "321"},
+    )
+    click(chromium, "save-card")
+    back_to_the_shop(chromium)
+    assert text_of(chromium, "payment-method") == "Mastercard ending 4444"
+
+    deep_link(chromium, demo_url, "flow-customer_update")
+    fill(chromium, {"field-email": "ada@analytical.example"})
+    click(chromium, "save-customer")
+    back_to_the_shop(chromium)
+
+    deep_link(chromium, demo_url, "flow-subscription_update")
+    click(chromium, "price-price_pro_monthly")
+    click(chromium, "confirm-update")
+    back_to_the_shop(chromium)
+
+    deep_link(chromium, demo_url, "flow-subscription_cancel")
+    click(chromium, "when-now")
+    click(chromium, "confirm-cancel")
+    back_to_the_shop(chromium)
+    assert text_of(chromium, "status-sub_demo") == "canceled"
+
+    # Subscribe again, then reset the demo: the emulator and the shop go back together.
+    chromium.get(demo_url)
+    click(chromium, "subscribe-again")
+    WebDriverWait(chromium, WAIT).until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.ID, "events"), "customer.subscription.created"
+        )
+    )
+    click(chromium, "reset-demo")
+    WebDriverWait(chromium, WAIT).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, "events"), "none yet")
+    )
+    assert text_of(chromium, "status-sub_demo") == "active"
+    assert "Visa ending 4242" in text_of(chromium, "payment-method")
+
+    # The shop on a phone: everything still reachable, nothing wider than the screen.
+    chromium.set_window_size(390, 844)
+    chromium.get(demo_url)
+    width = chromium.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390
+    assert chromium.save_screenshot(str(ARTIFACTS / "demo-mobile.png"))

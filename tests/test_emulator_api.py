@@ -13,6 +13,7 @@ from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, raw_get
 from lattice_stripe.core.codec import decode_session, encode_form
+from lattice_stripe.core.expand import SESSION_EXPANDABLE
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
 from lattice_stripe.emulator import api as emulator_api
 from lattice_stripe.emulator.api import Handler
@@ -210,6 +211,46 @@ async def test_expand_configuration_returns_the_object(
     assert status == 200, body
     assert body["configuration"]["object"] == "billing_portal.configuration"
     assert body["configuration"]["features"]["subscription_cancel"]["enabled"] is True
+
+
+@pytest.mark.parametrize("path", sorted(SESSION_EXPANDABLE))
+async def test_every_path_the_spec_marks_expandable_is_accepted(
+    http: aiohttp.ClientSession, running: RunningEmulator, path: str
+) -> None:
+    """Each expandable path (nested ones too) is accepted; a configuration path expands it."""
+    status, body, _ = await create(http, running, {"customer": "cus_demo", "expand": [path]})
+    assert status == 200, body
+    if path.startswith("configuration"):
+        assert body["configuration"]["object"] == "billing_portal.configuration"
+    else:
+        assert body["configuration"] == "bpc_emulator"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("customer", "This property cannot be expanded (customer)."),
+        ("configuration.id", "This property cannot be expanded (configuration.id)."),
+        ("flow.subscription_pause", "This property cannot be expanded (flow.subscription_pause)."),
+        ("configuration.application.owner", "This property cannot be expanded"),
+        (
+            "configuration.features.subscription_update.products.adjustable_quantity",
+            "You cannot expand more than 4 levels of a property.",
+        ),
+    ],
+)
+async def test_paths_the_spec_does_not_mark_expandable_are_refused(
+    http: aiohttp.ClientSession, running: RunningEmulator, path: str, message: str
+) -> None:
+    """Any other expand path is Stripe's 400 naming the expand entry, and no session is made."""
+    status, body, _ = await create(
+        http, running, {"customer": "cus_demo", "expand": ["flow", path]}
+    )
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "expand[1]"
+    assert body["error"]["message"].startswith(message)
+    assert running.emulator.store.sessions == {}
 
 
 async def test_after_expiration_is_echoed(
@@ -411,6 +452,21 @@ INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
         },
         "flow_data[subscription_update_confirm][items]",
         "parameter_missing",
+    ),
+    (
+        "item without price or quantity",
+        {
+            "customer": "cus_demo",
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": "sub_demo",
+                    "items": [{"id": "si_demo"}],
+                },
+            },
+        },
+        "flow_data[subscription_update_confirm][items][0]",
+        None,
     ),
     (
         "two items",
@@ -957,7 +1013,7 @@ def test_seed_with_a_dangling_price_is_refused(tmp_path: Path) -> None:
     seed["customers"][0]["subscriptions"][0]["items"][0]["price"] = "price_missing"
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(seed))
-    with pytest.raises(SeedError, match="unknown price"):
+    with pytest.raises(SeedError, match="refers to the price price_missing"):
         Emulator(seed=load_seed(path))
 
 
@@ -968,3 +1024,95 @@ def test_emulator_refuses_live_keys_and_bad_secrets() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         Emulator(webhook_secret="secret")
     assert "sk_test" not in repr(Emulator())
+
+
+async def test_create_a_subscription_sends_created_and_bills_the_first_period(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """POST /v1/subscriptions: active, one period from now, an invoice, and a .created event."""
+    status, sub, _ = await api(
+        http,
+        "POST",
+        running.url + "/v1/subscriptions",
+        {"customer": "cus_lapsed", "items": [{"price": "price_basic_monthly", "quantity": 2}]},
+    )
+    assert status == 200, sub
+    assert (sub["status"], sub["customer"]) == ("active", "cus_lapsed")
+    assert sub["items"]["data"][0]["quantity"] == 2
+    [event] = running.emulator.webhooks.log
+    assert event.to_json()["event"]["type"] == "customer.subscription.created"
+    store = running.emulator.store
+    [invoice] = [i for i in store.invoices.values() if i.subscription == sub["id"]]
+    assert invoice.amount_paid == 1800
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"customer": "cus_nobody", "items": [{"price": "price_basic_monthly"}]}, "customer"),
+        ({"customer": "cus_demo", "items": [{"price": "price_legacy_monthly"}]}, "items[0][price]"),
+        ({"customer": "cus_demo", "items": [{"price": "price_gone"}]}, "items[0][price]"),
+        ({"customer": "cus_demo"}, "items"),
+    ],
+)
+async def test_create_a_subscription_refuses_what_stripe_refuses(
+    http: aiohttp.ClientSession, running: RunningEmulator, params: dict[str, Any], param: str
+) -> None:
+    """Unknown customer, inactive or unknown price, no items: Stripe's 400 naming the param."""
+    status, body, _ = await api(http, "POST", running.url + "/v1/subscriptions", params)
+    assert status == 400
+    assert body["error"]["param"] == param
+    assert running.emulator.webhooks.log == []
+
+
+@pytest.mark.parametrize(("limit", "status"), [("100", 200), ("101", 400), ("0", 400)])
+async def test_subscription_list_limit_is_1_to_100_as_the_spec_says(
+    http: aiohttp.ClientSession, running: RunningEmulator, limit: str, status: int
+) -> None:
+    """GET /v1/subscriptions?limit=: 1 to 100 ("Limit can range between 1 and 100")."""
+    async with http.get(
+        f"{running.url}/v1/subscriptions?customer=cus_demo&limit={limit}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as response:
+        assert response.status == status
+        if status == 400:
+            assert (await response.json())["error"]["param"] == "limit"
+
+
+async def test_customer_business_and_individual_names_as_the_spec_has_them(
+    http: aiohttp.ClientSession, running: RunningEmulator
+) -> None:
+    """POST /v1/customers takes business_name and individual_name, at most 150 characters."""
+    status, customer, _ = await api(
+        http,
+        "POST",
+        running.url + "/v1/customers",
+        {"business_name": "Analytical Engines", "individual_name": "Ada"},
+    )
+    assert status == 200, customer
+    assert (customer["business_name"], customer["individual_name"]) == ("Analytical Engines", "Ada")
+    status, body, _ = await api(
+        http, "POST", running.url + "/v1/customers", {"business_name": "x" * 151}
+    )
+    assert (status, body["error"]["param"]) == (400, "business_name")
+    status, plain, _ = await api(http, "POST", running.url + "/v1/customers", {"name": "Jo"})
+    assert "business_name" not in plain
+
+
+async def test_a_customer_has_at_most_500_live_subscriptions(
+    http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """The 501st subscription of one customer is refused, as the spec's limit says."""
+    emulator = Emulator(clock=clock)
+    customer = emulator.store.customers["cus_lapsed"]
+    for _ in range(500):
+        emulator.store.create_subscription(customer, price="price_basic_monthly", quantity=1)
+    async with serve(emulator) as running:
+        status, body, _ = await api(
+            http,
+            "POST",
+            running.url + "/v1/subscriptions",
+            {"customer": "cus_lapsed", "items": [{"price": "price_basic_monthly"}]},
+        )
+    assert (status, body["error"]["param"]) == (400, "customer")
+    assert "500" in body["error"]["message"]

@@ -3,14 +3,17 @@
 import asyncio
 import contextlib
 import io
+import json
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import attrs
@@ -95,6 +98,75 @@ async def test_demo_deep_link_redirects_back_to_the_app(demo: Demo) -> None:
     assert 'id="status-sub_demo">canceled<' in back.text
 
 
+@pytest.mark.parametrize(
+    ("flow", "landing"),
+    [
+        ("subscription_cancel", "/p/portal/cancel/sub_demo"),
+        ("retention", "/p/portal/cancel/sub_demo"),
+        ("subscription_update", "/p/portal/update/sub_demo"),
+        ("subscription_update_confirm", "/p/portal/confirm/sub_demo"),
+        ("subscription_pause", "/p/portal/pause/sub_demo"),
+        ("payment_method_update", "/p/portal/payment-method"),
+        ("customer_update", "/p/portal/customer"),
+    ],
+)
+async def test_demo_has_a_button_for_every_deep_link(demo: Demo, flow: str, landing: str) -> None:
+    """Each deep-link button opens the portal on its flow's page."""
+    async with browser(demo.emulator_url) as client:
+        account = await client.get(demo.url + "/")
+        assert f'id="flow-{flow}"' in account.text
+        portal = await manage_billing(client, demo, flow=flow)
+        assert (await client.get(portal)).location == landing
+        page = await client.get(landing)
+    assert page.status == 200
+    if flow == "retention":
+        assert 'id="retention-offer"' in page.text
+    if flow == "subscription_update_confirm":
+        assert "Pro" in page.text
+        assert "Amount due today" in page.text
+
+
+async def test_demo_shows_pause_discounts_and_renewal_as_the_webhooks_said(demo: Demo) -> None:
+    """After a pause and an accepted offer, the shop shows both, and the renewal date."""
+    async with browser(demo.emulator_url) as client:
+        account = await client.get(demo.url + "/")
+        assert re.search(r'id="details-sub_demo">renews \d{4}-\d\d-\d\d<', account.text)
+        await client.get(await manage_billing(client, demo, flow="retention"))
+        offer = await client.get("/p/portal/cancel/sub_demo")
+        await client.post("/p/portal/retention/sub_demo", offer.form)
+        await client.get(await manage_billing(client, demo, flow="subscription_pause"))
+        await client.submit("/p/portal/pause/sub_demo", {"resume": "1"})
+        account = await client.get(demo.url + "/")
+    details = re.search(r'id="details-sub_demo">([^<]*)<', account.text)
+    assert details is not None
+    assert "payments paused until" in details.group(1)
+    assert "discounts: SAVE25" in details.group(1)
+
+
+async def test_demo_subscribes_again_and_resets(demo: Demo) -> None:
+    """After canceling, 'Subscribe again' adds a plan (by webhook); 'Reset demo' restores all."""
+    async with browser(demo.emulator_url) as client:
+        await client.get(await manage_billing(client, demo, flow="subscription_cancel"))
+        await client.submit("/p/portal/cancel/sub_demo", {"when": "now"})
+        account = await client.get(demo.url + "/")
+        assert 'id="subscribe-again"' in account.text
+        assert 'id="flow-subscription_pause"' not in account.text
+        subscribed = await client.post(
+            demo.url + "/billing/subscribe", {"csrf_token": account.csrf}
+        )
+        assert (subscribed.status, subscribed.location) == (303, "/")
+        account = await client.get(demo.url + "/")
+        assert "customer.subscription.created" in account.text
+        assert 'id="subscribe-again"' not in account.text
+        assert len(re.findall(r'id="status-sub_\w+">active<', account.text)) == 1
+        reset = await client.post(demo.url + "/demo/reset", {"csrf_token": account.csrf})
+        assert reset.status == 303
+        account = await client.get(demo.url + "/")
+    assert 'id="status-sub_demo">active<' in account.text
+    assert account.text.count('id="status-') == 1
+    assert "none yet" in account.text
+
+
 async def test_demo_card_update_shows_the_new_card(demo: Demo) -> None:
     """The 'Update card' deep link changes the card the account page shows."""
     async with browser(demo.emulator_url) as client:
@@ -159,16 +231,108 @@ def test_cli_reports_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
-    """A busy port is a one-line error and exit status 1, not a traceback."""
+    """A busy port is one line naming the port and whose it is, suggesting port 0."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
         assert main(["emulator", "--port", port]) == 1
         assert main(["demo", "--port", port, "--emulator-port", "0"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("lattice-stripe ") == 2
-    assert "Traceback" not in err
+        assert main(["demo", "--port", "0", "--emulator-port", port]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"lattice-stripe emulator: port {port} is in use, so the emulator cannot listen on it: "
+        "stop what holds it, or pass --port 0 for any free port",
+        f"lattice-stripe demo: port {port} is in use, so the demo shop cannot listen on it: "
+        "stop what holds it, or pass --port 0 for any free port",
+        f"lattice-stripe demo: port {port} is in use, so the emulator cannot listen on it: "
+        "stop what holds it, or pass --emulator-port 0 for any free port",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["emulator", "--port", "-1"],
+        ["emulator", "--port", "70000"],
+        ["emulator", "--port", "http"],
+        ["demo", "--port", "65536"],
+        ["demo", "--emulator-port", "-5"],
+    ],
+)
+def test_cli_refuses_a_port_out_of_range_in_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port outside 0-65535 is a one-line usage error (status 2) naming the valid range."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "use 0 to 65535 (0: any free port)" in line
+    assert line.startswith(f"lattice-stripe {argv[0]}: argument {argv[1]}")
+
+
+@pytest.mark.parametrize("command", ["emulator", "demo"])
+def test_cli_help_shows_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option of each command says its default in --help."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    options = re.findall(r"^  (--[a-z-]+)", text, flags=re.MULTILINE)
+    assert len(options) >= 3
+    described = re.split(r"^  (?=--)", text, flags=re.MULTILINE)[1:]
+    assert all("(default:" in " ".join(block.split()) for block in described), text
+
+
+def test_cli_prints_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the package version and exits 0."""
+    from lattice_stripe import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lattice-stripe {__version__}"
+
+
+def _packaged_seed() -> dict[str, Any]:
+    """The packaged seed as JSON, to edit."""
+    text = resources.files("lattice_stripe.emulator").joinpath("seed.json").read_text()
+    seed: dict[str, Any] = json.loads(text)
+    return seed
+
+
+def _no_such_price(seed: dict[str, Any]) -> object:
+    seed["customers"][0]["subscriptions"][0]["items"][0]["price"] = "price_gone"
+    return seed
+
+
+def _twice_the_same_customer(seed: dict[str, Any]) -> object:
+    seed["customers"].append(dict(seed["customers"][0], subscriptions=[], payment_methods=[]))
+    return seed
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda seed: [seed], "must hold a JSON object"),
+        (lambda seed: "seed", "must hold a JSON object"),
+        (_no_such_price, "refers to the price price_gone, which the seed's prices do not have"),
+        (_twice_the_same_customer, "has two customer records with the ID cus_demo"),
+    ],
+)
+def test_cli_explains_a_seed_it_cannot_use(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[dict[str, Any]], object],
+    message: str,
+) -> None:
+    """A seed that is not an object, names a missing price or repeats a customer is one line."""
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(edit(_packaged_seed())))
+    assert main(["emulator", "--port", "0", "--seed", str(path)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("lattice-stripe emulator: ")
+    assert message in line
 
 
 def test_cli_refuses_a_live_key(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,9 @@ SECRET = "whsec_reset"
 
 async def logged_events(http: aiohttp.ClientSession, running: RunningEmulator) -> list[str]:
     """The types of the events in ``GET /_emulator/webhooks``."""
-    async with http.get(running.url + "/_emulator/webhooks") as response:
+    async with http.get(
+        running.url + "/_emulator/webhooks", headers={"Authorization": f"Bearer {API_KEY}"}
+    ) as response:
         log = await response.json()
     return [entry["event"]["type"] for entry in log["data"]]
 

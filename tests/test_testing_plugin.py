@@ -192,7 +192,7 @@ def test_fresh_stripe_emulator_starts_each_test_from_the_seed(downstream: pytest
                 done = http.request(
                     "POST",
                     stripe.base_url + CANCEL_PAGE,
-                    fields={{"csrf_token": csrf.group(1), "when": "now"}},
+                    fields={{"csrf_token": csrf.group(1), "version": "0", "when": "now"}},
                     encode_multipart=False,
                     headers=cookie,
                     redirect=False,

@@ -18,36 +18,85 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
+
+from lattice_stripe.core.errors import MissingDependencyError
 
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the message names the fix.
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {text[:20]!r}: use 0 to 65535 (0: any free port)"
+        )
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from lattice_stripe import __version__
+
+    parser = _Parser(
         prog="lattice-stripe", description="Local tools for lattice-stripe (test mode only)."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"lattice-stripe {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     emulator = commands.add_parser(
         "emulator",
         help="run the local Stripe emulator (portal API, hosted portal, webhooks)",
         description="Run a local, stateful Stripe stand-in on 127.0.0.1.",
     )
-    emulator.add_argument("--port", type=int, default=12111, help="port (0: any free port)")
-    emulator.add_argument("--seed", type=Path, help="a JSON seed file (default: the packaged one)")
-    emulator.add_argument("--webhook-url", help="where to POST signed webhook events")
-    emulator.add_argument("--api-key", help="the sk_test_ key clients must send")
-    emulator.add_argument("--webhook-secret", help="the whsec_ secret that signs webhooks")
+    emulator.add_argument(
+        "--port", type=_port, default=12111, help="port, 0 for any free one (default: 12111)"
+    )
+    emulator.add_argument(
+        "--seed", type=Path, help="a JSON seed file (default: the packaged seed.json)"
+    )
+    emulator.add_argument(
+        "--webhook-url",
+        help="where to POST signed webhook events (default: none, events are only logged)",
+    )
+    emulator.add_argument(
+        "--api-key", help="the sk_test_ key clients must send (default: sk_test_emulator)"
+    )
+    emulator.add_argument(
+        "--webhook-secret",
+        help="the whsec_ secret that signs webhooks (default: whsec_emulator)",
+    )
+    emulator.add_argument(
+        "--public-url",
+        help="the address written into session URLs, when a proxy is in front "
+        "(default: the address it listens on)",
+    )
     demo = commands.add_parser(
         "demo",
-        help="run the demo app and the emulator, and print the URL to open",
-        description="Run the demo web app against the local Stripe emulator.",
+        help="run the demo shop and the emulator, and print the URL to open",
+        description="Run the demo shop against the local Stripe emulator.",
     )
-    demo.add_argument("--port", type=int, default=8000, help="demo app port (0: any free port)")
     demo.add_argument(
-        "--emulator-port", type=int, default=12111, help="emulator port (0: any free port)"
+        "--port", type=_port, default=8000, help="shop port, 0 for any free one (default: 8000)"
     )
-    demo.add_argument("--seed", type=Path, help="a JSON seed file for the emulator")
+    demo.add_argument(
+        "--emulator-port",
+        type=_port,
+        default=12111,
+        help="emulator port, 0 for any free one (default: 12111)",
+    )
+    demo.add_argument(
+        "--seed", type=Path, help="a JSON seed file (default: the packaged seed.json)"
+    )
     portal_config = commands.add_parser(
         "portal-config",
         help="declare the portal configuration in a JSON file and apply it",
@@ -100,7 +149,7 @@ def _portal_config_apply(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
             result = client.billing_portal.configurations.ensure(
                 checked, key=key, dry_run=args.dry_run
             )
-    except ValidationError as error:
+    except (ValidationError, MissingDependencyError) as error:
         print(f"portal-config apply: {error}", file=err)
         return EXIT_USAGE
     except LatticeStripeError as error:
@@ -150,6 +199,7 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> None:
         webhook_secret=args.webhook_secret or DEFAULT_WEBHOOK_SECRET,
         webhook_url=args.webhook_url,
         seed=load_seed(args.seed),
+        public_url=args.public_url,
     )
     stop = asyncio.Event()
     with _stop_on_signals(stop):
@@ -184,6 +234,17 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> None:
         )
 
 
+def _explain(args: argparse.Namespace, error: Exception) -> str:
+    from lattice_stripe.emulator import PortInUseError  # OSErrors come from running it
+
+    if not isinstance(error, PortInUseError):
+        return str(error)
+    option = (
+        "--emulator-port" if args.command == "demo" and error.server == "emulator" else "--port"
+    )
+    return f"{error.strerror}: stop what holds it, or pass {option} 0 for any free port"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
@@ -202,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(command(args, sys.stdout))
     except KeyboardInterrupt:
         return 0
+    except MissingDependencyError as error:
+        print(f"lattice-stripe {args.command}: {error}", file=sys.stderr)
+        return 2
     except ImportError as error:
         print(
             f"lattice-stripe {args.command} needs the emulator extra "
@@ -210,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     except (ValueError, OSError) as error:
-        print(f"lattice-stripe {args.command}: {error}", file=sys.stderr)
+        print(f"lattice-stripe {args.command}: {_explain(args, error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,11 +9,19 @@ with aiohttp's exception chained as ``__cause__``.
 
 import asyncio
 
-import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
-
-from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    MissingDependencyError,
+    ResponseTooLargeError,
+    detach_tracebacks,
+)
 from lattice_stripe.core.http import HttpRequest, HttpResponse, redacted_headers
+
+try:
+    import aiohttp
+    from multidict import CIMultiDict, CIMultiDictProxy
+except ImportError as error:
+    raise MissingDependencyError(error.name or "aiohttp", "aiohttp", __name__) from error
 
 __all__ = ["AiohttpTransport"]
 

@@ -10,16 +10,24 @@ with urllib3's exception chained as ``__cause__``.
 import threading
 from typing import Any
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.poolmanager import PoolKey
-from urllib3.util import parse_url
-
 from lattice_stripe.adapters._watchdog import WATCHDOG, Watch
 from lattice_stripe.core.config import DEFAULT_POOL_SIZE
-from lattice_stripe.core.errors import APIConnectionError, ResponseTooLargeError, detach_tracebacks
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    MissingDependencyError,
+    ResponseTooLargeError,
+    detach_tracebacks,
+)
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+
+try:
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.poolmanager import PoolKey
+    from urllib3.util import parse_url
+except ImportError as error:
+    raise MissingDependencyError(error.name or "urllib3", "urllib3", __name__) from error
 
 __all__ = ["Urllib3Transport"]
 

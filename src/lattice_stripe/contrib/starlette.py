@@ -26,11 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-
 from lattice_stripe.client import AsyncClient
 from lattice_stripe.contrib import (
     ERROR_PARAM,
@@ -47,7 +42,12 @@ from lattice_stripe.contrib import (
     portal_session_params,
 )
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    MissingDependencyError,
+    StripeError,
+    ValidationError,
+)
 from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import AsyncTransport, Clock
 from lattice_stripe.core.redaction import Secret, clear_frame_locals
@@ -59,6 +59,14 @@ from lattice_stripe.core.webhooks import (
     WebhookReceiver,
     WebhookReply,
 )
+
+try:
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, RedirectResponse, Response
+except ImportError as error:
+    raise MissingDependencyError(error.name or "starlette", "starlette", __name__) from error
 
 __all__ = [
     "HOSTS_KEY",

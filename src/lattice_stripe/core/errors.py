@@ -14,7 +14,8 @@ Every failure the library reports is a :class:`LatticeStripeError`::
     │   └── APIError                         5xx and anything unexpected
     │       └── ResponseDecodeError          a body that is not a well-formed Stripe object
     ├── APIConnectionError                   network failure or timeout (after retries)
-    └── SignatureVerificationError           a webhook whose signature does not verify
+    ├── SignatureVerificationError           a webhook whose signature does not verify
+    └── MissingDependencyError (also ImportError)  an optional library is not installed
 
 Errors say who is at fault: a :class:`ValidationError` is the caller's, a
 :class:`StripeError` is what Stripe said, an :class:`APIConnectionError` is the
@@ -35,6 +36,7 @@ __all__ = [
     "IdempotencyError",
     "InvalidRequestError",
     "LatticeStripeError",
+    "MissingDependencyError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -51,6 +53,28 @@ E = TypeVar("E", bound=BaseException)
 
 class LatticeStripeError(Exception):
     """The root of every error this library raises."""
+
+
+class MissingDependencyError(LatticeStripeError, ImportError):
+    """An optional library a module needs is not installed; the message names the extra.
+
+    ``name`` is the missing library (as on :class:`ImportError`), ``extra`` the
+    ``lattice-stripe[...]`` extra that installs it, ``needed_by`` the module
+    that needs it. Raised ``from`` the original :class:`ImportError`.
+    """
+
+    def __init__(self, library: str, extra: str, needed_by: str) -> None:
+        self.extra = extra
+        self.needed_by = needed_by
+        super().__init__(
+            f"{needed_by} needs {library}, which is not installed: "
+            f"pip install 'lattice-stripe[{extra}]'",
+            name=library,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ImportError pickles its message only; rebuild from the three parts instead.
+        return (self.__class__, (self.name, self.extra, self.needed_by))
 
 
 class ValidationError(LatticeStripeError, ValueError):

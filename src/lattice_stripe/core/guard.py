@@ -13,7 +13,7 @@ were built (type annotations are not enforced at run time).
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
@@ -113,9 +113,9 @@ def guard(
     refuses it with a live key).
     """
     if isinstance(params, SessionCreateParams):
-        typed = params
+        typed: SessionCreateParams = _exact(params, "")
     elif isinstance(params, Mapping):
-        typed = _parse_params(params)
+        typed = _parse_params(_exact(params, ""))
     else:
         _fail(
             "params",
@@ -123,6 +123,87 @@ def guard(
         )
     _check_params(typed, allow_http_localhost)
     return typed
+
+
+# -- exact builtins: what is checked is what is sent ----------------------------------
+
+_EXACT = frozenset({str, int, float, bool, type(None)})
+_PARAM_CLASSES = frozenset(
+    {
+        SessionCreateParams,
+        AfterCompletion,
+        AfterExpiration,
+        Retention,
+        UpdateConfirmItem,
+        UpdateConfirmDiscount,
+        PaymentMethodUpdateFlow,
+        CustomerUpdateFlow,
+        SubscriptionCancelFlow,
+        SubscriptionUpdateFlow,
+        SubscriptionUpdateConfirmFlow,
+        SubscriptionPauseFlow,
+    }
+)
+
+
+def _exact(value: Any, path: str) -> Any:
+    """``value`` made of exact builtins, each container read once; ``value`` itself if it was.
+
+    A ``str`` or ``int`` subclass can answer ``+`` or ``format`` differently
+    from what the checks saw, and a container can iterate differently the
+    second time: the encoder only ever gets these copies. A container that
+    raises while it is read is a ValidationError naming its path.
+    """
+    cls = type(value)
+    if cls in _EXACT:
+        return value
+    # Subclasses of the builtins: their base type's own method makes the exact copy.
+    if issubclass(cls, str):
+        return str.__str__(value)
+    if issubclass(cls, bool):
+        return bool(value)
+    if issubclass(cls, int):
+        return int.__int__(value)
+    if issubclass(cls, float):
+        return float.__float__(value)
+    if cls in _PARAM_CLASSES:
+        changed = {}
+        for field in attrs.fields(cls):
+            if field.init:
+                item = getattr(value, field.name)
+                exact = _exact(item, _join(path, field.name))
+                if exact is not item:
+                    changed[field.name] = exact
+        return attrs.evolve(value, **changed) if changed else value
+    if isinstance(value, Mapping):
+        try:
+            items = list(value.items())
+        except Exception:
+            _unreadable(path, "mapping")
+        copy = {
+            _exact(key, path): _exact(item, _join(path, key) if isinstance(key, str) else path)
+            for key, item in items
+        }
+        return value if cls is dict and _same(copy.values(), value.values()) else copy
+    if isinstance(value, list | tuple):
+        try:
+            entries = list(value)
+        except Exception:
+            _unreadable(path, "list")
+        exact = tuple(_exact(entry, f"{path}[{index}]") for index, entry in enumerate(entries))
+        return value if cls is tuple and _same(exact, value) else exact
+    return value
+
+
+def _same(copies: Iterable[object], originals: Iterable[object]) -> bool:
+    return all(copy is original for copy, original in zip(copies, originals, strict=False))
+
+
+def _unreadable(path: str, what: str) -> NoReturn:
+    raise ValidationError(
+        path or "params",
+        f"could not be read: the {what} raised while it was read; pass a plain one",
+    ) from None
 
 
 # -- failures ------------------------------------------------------------------------

@@ -12,6 +12,9 @@ It is built on :mod:`lattice_stripe.contrib.starlette`, as a real integration is
 - ``GET /billing/return``: where the portal sends the customer back, and where a
   failed redirect lands with a user-safe message
   (:func:`~lattice_stripe.contrib.starlette.portal_error`);
+- ``POST /billing/subscribe``: subscribe again, after a cancellation
+  (``POST /v1/subscriptions`` on the emulator);
+- ``POST /demo/reset``: the emulator back to its seed, and this app's view with it;
 - ``POST /webhooks/stripe``: :func:`~lattice_stripe.contrib.starlette.webhook_endpoint`,
   with one handler per event type that updates the state.
 
@@ -19,6 +22,7 @@ The state shown comes from webhooks, never from the return redirect (which
 carries nothing and proves nothing).
 """
 
+import asyncio
 import contextlib
 import hmac
 import secrets
@@ -31,7 +35,7 @@ import aiohttp
 import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from lattice_stripe.contrib.starlette import (
@@ -45,7 +49,21 @@ from lattice_stripe.core.webhooks import Event, WebhookHandler
 
 __all__ = ["DemoSettings", "DemoState", "create_app"]
 
-_FLOWS = ("subscription_cancel", "subscription_update", "payment_method_update")
+# Every deep link the library supports, and the button that opens it.
+_FLOWS = {
+    "subscription_cancel": "Cancel subscription",
+    "retention": "Cancel, with an offer to stay",
+    "subscription_update": "Change plan",
+    "subscription_update_confirm": "Upgrade to Pro yearly (prepared)",
+    "subscription_pause": "Pause payments",
+    "payment_method_update": "Update card",
+    "customer_update": "Update billing details",
+}
+_NEEDS_SUBSCRIPTION = frozenset(_FLOWS) - {"payment_method_update", "customer_update"}
+_RETENTION_COUPON = "SAVE25"
+_UPGRADE_PRICE = "price_pro_yearly"
+_SUBSCRIBE_PRICE = "price_pro_monthly"
+_WEBHOOK_POLLS = 500
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#fafafa;
 color:#222;line-height:1.5}
@@ -59,6 +77,8 @@ button{background:#2563eb;color:#fff;border:0;border-radius:6px;padding:8px 14px
 cursor:pointer}
 button.secondary{background:#fff;color:#1f2937;border:1px solid #d1d5db}
 form{display:inline-block;margin:4px 6px 4px 0}
+@media (max-width:560px){header{padding:12px 16px}main{margin:16px auto}
+section{padding:12px 14px}form,form button{display:block;width:100%}td,th{padding:4px}}
 .muted{color:#6b7280;font-size:14px}
 .banner{background:#ecfdf5;border:1px solid #a7f3d0;padding:12px 16px;border-radius:6px;
 margin-bottom:18px}
@@ -136,6 +156,19 @@ async def _get(http: aiohttp.ClientSession, settings: DemoSettings, path: str) -
         return await response.json()
 
 
+async def _post(
+    http: aiohttp.ClientSession, settings: DemoSettings, path: str, fields: Mapping[str, str]
+) -> Any:
+    async with http.post(
+        settings.stripe_url + path,
+        data=dict(fields),
+        headers={"Authorization": f"Bearer {settings.api_key}"},
+        timeout=aiohttp.ClientTimeout(total=10),
+    ) as response:
+        response.raise_for_status()
+        return await response.json()
+
+
 async def _load(http: aiohttp.ClientSession, settings: DemoSettings, state: DemoState) -> None:
     """Read the starting state into ``state`` once, at start-up; webhooks keep it current."""
     state.customer = await _get(http, settings, f"/v1/customers/{settings.customer_id}")
@@ -161,6 +194,7 @@ def _date(timestamp: int) -> str:
 def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         "<header><strong>Lattice Demo</strong><span>Signed in (fake login)</span></header>"
         f"<main>{body}</main></body></html>",
@@ -190,10 +224,26 @@ def _status(sub: Mapping[str, Any]) -> str:
     return str(status)
 
 
+def _details(sub: Mapping[str, Any]) -> str:
+    """Renewal, pause and discounts, as the last webhook reported them."""
+    parts = []
+    items = sub["items"]["data"]
+    if sub["status"] != "canceled" and not sub.get("cancel_at_period_end") and items:
+        parts.append(f"renews {_date(items[0]['current_period_end'])}")
+    pause = sub.get("pause_collection")
+    if pause:
+        resumes = pause.get("resumes_at")
+        parts.append(f"payments paused until {_date(resumes)}" if resumes else "payments paused")
+    if sub.get("discounts"):
+        parts.append("discounts: " + ", ".join(str(discount) for discount in sub["discounts"]))
+    return "; ".join(parts)
+
+
 def _billing(state: DemoState) -> str:
     rows = "".join(
         f"<tr><td><code>{_e(sub['id'])}</code></td><td>{_plan(sub)}</td>"
-        f'<td id="status-{_e(sub["id"])}">{_e(_status(sub))}</td></tr>'
+        f'<td id="status-{_e(sub["id"])}">{_e(_status(sub))}</td>'
+        f'<td id="details-{_e(sub["id"])}">{_e(_details(sub))}</td></tr>'
         for sub in sorted(state.subscriptions.values(), key=lambda sub: sub["created"])
     )
     default = (state.customer.get("invoice_settings") or {}).get("default_payment_method")
@@ -204,7 +254,7 @@ def _billing(state: DemoState) -> str:
         for event in state.events
     )
     return (
-        f"<section><h2>Subscriptions</h2><table><tr><th>ID</th><th>Plan</th><th>Status</th></tr>"
+        f"<section><h2>Subscriptions</h2><table><tr><th>ID</th><th>Plan</th><th>Status</th><th>Details</th></tr>"
         f'{rows}</table><p>Payment method: <span id="payment-method">{method}</span></p>'
         f'<p class="muted">Email on file: {_e(state.customer.get("email") or "")}</p></section>'
         '<section><h2>Webhooks received</h2><ul id="events">'
@@ -212,10 +262,34 @@ def _billing(state: DemoState) -> str:
     )
 
 
-def _live_subscription(state: DemoState) -> str | None:
+def _live_subscription(state: DemoState) -> dict[str, Any] | None:
     """The user's subscription the deep links act on: the oldest one not canceled."""
     live = [sub for sub in state.subscriptions.values() if sub["status"] != "canceled"]
-    return min(live, key=lambda sub: sub["created"])["id"] if live else None
+    return min(live, key=lambda sub: sub["created"]) if live else None
+
+
+def _flow_data(flow: str, sub: Mapping[str, Any] | None, return_url: str) -> dict[str, Any]:
+    """The ``flow_data`` of a deep-link button (``retention`` is a cancel with an offer)."""
+    kind = "subscription_cancel" if flow == "retention" else flow
+    flow_data: dict[str, Any] = {
+        "type": kind,
+        "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+    }
+    if sub is None:
+        return flow_data
+    detail: dict[str, Any] = {"subscription": sub["id"]}
+    if flow == "retention":
+        detail["retention"] = {
+            "type": "coupon_offer",
+            "coupon_offer": {"coupon": _RETENTION_COUPON},
+        }
+    if flow == "subscription_update_confirm":
+        item = sub["items"]["data"][0]
+        price = _UPGRADE_PRICE if item["price"]["id"] != _UPGRADE_PRICE else _SUBSCRIBE_PRICE
+        detail["items"] = [{"id": item["id"], "price": price, "quantity": item["quantity"]}]
+    if kind != "customer_update" and kind != "payment_method_update":
+        flow_data[kind] = detail
+    return flow_data
 
 
 def create_app(settings: DemoSettings) -> Starlette:
@@ -238,22 +312,28 @@ def create_app(settings: DemoSettings) -> Starlette:
             f'<form method="post" action="/billing/portal">{hidden}'
             f'<input type="hidden" name="flow" value="{flow}">'
             f'<button class="secondary" id="flow-{flow}">{label}</button></form>'
-            for flow, label in zip(
-                _FLOWS, ("Cancel subscription", "Change plan", "Update card"), strict=True
-            )
-            if live or flow == "payment_method_update"
+            for flow, label in _FLOWS.items()
+            if live or flow not in _NEEDS_SUBSCRIPTION
+        )
+        subscribe = (
+            ""
+            if live
+            else f'<form method="post" action="/billing/subscribe">{hidden}'
+            '<button id="subscribe-again">Subscribe again (Pro monthly)</button></form>'
         )
         return (
             f'<section><form method="post" action="/billing/portal">{hidden}'
             '<button id="manage-billing">Manage billing</button></form>'
+            f"{subscribe}"
             f'<p class="muted">Or go straight to one task:</p>{deep_links}</section>'
+            f'<section><form method="post" action="/demo/reset">{hidden}'
+            '<button class="secondary" id="reset-demo">Reset demo</button></form>'
+            '<span class="muted">Puts the emulator back to its seed, and this page with it.'
+            "</span></section>"
         )
 
-    async def account(request: Request) -> Response:
-        name = state.customer.get("name") or settings.customer_id
-        return _page("Your account", f"<h1>Hello, {_e(name)}</h1>{forms()}{_billing(state)}")
-
-    async def open_portal(request: Request) -> Response:
+    async def checked(request: Request) -> dict[str, Any] | None:
+        """The form's fields if its CSRF token is this app's, else None."""
         try:
             fields = decode_form(await request.body())
         except ValueError:
@@ -263,29 +343,67 @@ def create_app(settings: DemoSettings) -> Starlette:
         if not isinstance(token, str) or not hmac.compare_digest(
             token.encode(), csrf_token.encode()
         ):
-            return _page(
-                "Forbidden", '<p class="error">Reload the page and try again.</p>', status=403
+            return None
+        return fields
+
+    def forbidden() -> Response:
+        return _page("Forbidden", '<p class="error">Reload the page and try again.</p>', status=403)
+
+    async def subscribe(request: Request) -> Response:
+        if await checked(request) is None:
+            return forbidden()
+        async with aiohttp.ClientSession() as http:
+            created = await _post(
+                http,
+                settings,
+                "/v1/subscriptions",
+                {
+                    "customer": settings.customer_id,
+                    "items[0][price]": _SUBSCRIBE_PRICE,
+                    "items[0][quantity]": "1",
+                },
             )
+        # The state comes from the webhook (customer.subscription.created): wait for it
+        # briefly, as the portal does, so that the page shown next already has the news.
+        for _ in range(_WEBHOOK_POLLS):
+            if created["id"] in state.subscriptions:
+                break
+            await asyncio.sleep(0.01)
+        return RedirectResponse("/", status_code=303)
+
+    async def reset(request: Request) -> Response:
+        if await checked(request) is None:
+            return forbidden()
+        async with aiohttp.ClientSession() as http:
+            await _post(http, settings, "/_emulator/reset", {})
+            fresh = DemoState(customer_id=settings.customer_id)
+            await _load(http, settings, fresh)
+        state.customer, state.subscriptions = fresh.customer, fresh.subscriptions
+        state.payment_methods, state.events = fresh.payment_methods, []
+        return RedirectResponse("/", status_code=303)
+
+    async def account(request: Request) -> Response:
+        name = state.customer.get("name") or settings.customer_id
+        return _page("Your account", f"<h1>Hello, {_e(name)}</h1>{forms()}{_billing(state)}")
+
+    async def open_portal(request: Request) -> Response:
+        fields = await checked(request)
+        if fields is None:
+            return forbidden()
         flow = fields.get("flow")
         params: dict[str, Any] = {}
-        if flow in _FLOWS:
+        if isinstance(flow, str) and flow in _FLOWS:
+            subscription = _live_subscription(state)
+            if subscription is None and flow in _NEEDS_SUBSCRIPTION:
+                return _page(
+                    "Could not open the portal",
+                    '<p class="error">Could not open the billing portal: '
+                    "you have no active subscription.</p>"
+                    '<p><a href="/">Back to your account</a></p>',
+                    status=400,
+                )
             return_url = str(request.url_for("billing_return"))
-            flow_data: dict[str, Any] = {
-                "type": flow,
-                "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
-            }
-            if flow != "payment_method_update":
-                subscription = _live_subscription(state)
-                if subscription is None:
-                    return _page(
-                        "Could not open the portal",
-                        '<p class="error">Could not open the billing portal: '
-                        "you have no active subscription.</p>"
-                        '<p><a href="/">Back to your account</a></p>',
-                        status=400,
-                    )
-                flow_data[flow] = {"subscription": subscription}
-            params["flow_data"] = flow_data
+            params["flow_data"] = _flow_data(flow, subscription, return_url)
         # The customer is the signed-in user's; a form field naming one could name anyone's.
         return await redirect_to_portal(
             request, customer=settings.customer_id, return_route="billing_return", **params
@@ -310,6 +428,8 @@ def create_app(settings: DemoSettings) -> Starlette:
             Route("/", account, name="account"),
             Route("/billing/portal", open_portal, methods=["POST"], name="billing_portal"),
             Route("/billing/return", billing_return, name="billing_return"),
+            Route("/billing/subscribe", subscribe, methods=["POST"], name="subscribe"),
+            Route("/demo/reset", reset, methods=["POST"], name="reset_demo"),
             Route(
                 "/webhooks/stripe",
                 webhook_endpoint(settings.webhook_secret, state.webhook_handlers()),

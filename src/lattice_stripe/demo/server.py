@@ -10,7 +10,7 @@ import uvicorn
 
 from lattice_stripe.demo.app import DemoSettings, create_app
 from lattice_stripe.emulator import Emulator, Seed, SeedError, serve
-from lattice_stripe.emulator.app import LOOPBACK
+from lattice_stripe.emulator.app import LOOPBACK, binding
 
 __all__ = ["run_demo"]
 
@@ -52,7 +52,8 @@ async def run_demo(
     customer = "cus_demo" if "cus_demo" in customers else next(iter(customers), None)
     if customer is None:
         raise SeedError("the seed has no customer for the demo user")
-    sock = _listening_socket(port)
+    with binding(port, "shop"):
+        sock = _listening_socket(port)
     try:
         async with serve(emulator, port=emulator_port) as running:
             demo_url = f"http://{LOOPBACK}:{sock.getsockname()[1]}"

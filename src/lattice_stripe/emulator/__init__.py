@@ -14,7 +14,20 @@ subscriptions, prices, payment methods, the portal configuration) comes from
 the packaged ``seed.json`` or a file of the same shape (:func:`load_seed`).
 """
 
-from lattice_stripe.emulator.app import RunningEmulator, create_app, serve, serve_in_thread
+from lattice_stripe.core.errors import MissingDependencyError
+
+try:
+    import aiohttp  # noqa: F401  (every emulator module needs it: fail here, with the extra named)
+except ImportError as error:
+    raise MissingDependencyError(error.name or "aiohttp", "emulator", __name__) from error
+
+from lattice_stripe.emulator.app import (
+    PortInUseError,
+    RunningEmulator,
+    create_app,
+    serve,
+    serve_in_thread,
+)
 from lattice_stripe.emulator.engine import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, Emulator
 from lattice_stripe.emulator.state import Seed, SeedError, load_seed
 
@@ -22,6 +35,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WEBHOOK_SECRET",
     "Emulator",
+    "PortInUseError",
     "RunningEmulator",
     "Seed",
     "SeedError",

@@ -22,14 +22,18 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.errors import ValidationError
+from lattice_stripe.core.expand import MAX_EXPAND_DEPTH, SESSION_EXPANDABLE
 from lattice_stripe.core.flow import API_VERSION, MAX_IDEMPOTENCY_KEY
+from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.redaction import mask_key
-from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult
+from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult, remember
 from lattice_stripe.emulator.state import Customer, PortalSession, Store, Subscription, new_id
 from lattice_stripe.emulator.validation import (
     CUSTOMER_CREATE,
     EXPAND_ONLY,
     SESSION_CREATE,
+    SUBSCRIPTION_CREATE,
     SUBSCRIPTION_LIST,
     ApiError,
     check,
@@ -51,6 +55,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _T = TypeVar("_T")
 
 _IDEMPOTENCY_WINDOW = 24 * 3600
+# The spec's POST /v1/subscriptions: "up to 500 active or scheduled subscriptions" per customer.
+_MAX_SUBSCRIPTIONS = 500
 _VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?")
 _SUBSCRIPTION_FLOWS = (
     "subscription_cancel",
@@ -65,7 +71,6 @@ _FLOW_FEATURE = {
     "subscription_update": "subscription_update",
     "subscription_update_confirm": "subscription_update",
 }
-_EXPANDABLE = ("configuration", "flow")
 
 
 def json_response(request: web.Request, body: object, *, status: int = 200) -> web.Response:
@@ -193,7 +198,7 @@ async def _idempotent(
         and isinstance(response.body, bytes)
         and 200 <= response.status < 300
     ):
-        emulator.idempotent[key] = IdempotentResult(
+        result = IdempotentResult(
             method=request.method,
             path=request.path,
             params=params,
@@ -202,6 +207,7 @@ async def _idempotent(
             request_id=request[REQUEST_ID],
             created=now,
         )
+        remember(emulator.idempotent, key, result, emulator.max_remembered)
     return response
 
 
@@ -247,6 +253,16 @@ def _check_url(value: str, param: str) -> str:
         or any(char <= " " for char in value)
     ):
         raise ApiError("Not a valid URL", param=param, code="url_invalid")
+    # The library's own rules for where a customer is sent (no backslash, no user info such as
+    # bank.example\@evil.example, an ASCII host), applied to the scheme and host: plain http
+    # stays allowed, as in Stripe's test mode, and the spec sets no length limit on the rest.
+    refused = ApiError("Not a valid URL", param=param, code="url_invalid")
+    if "\\" in value:
+        raise refused
+    try:
+        check_return_url(f"https://{parts.netloc}/", param)
+    except ValidationError:
+        raise refused from None
     return value
 
 
@@ -301,8 +317,8 @@ def _update_confirm(
     items = raw["items"]
     if len(items) != 1:
         raise ApiError(
-            f"{param}[items] must hold exactly one item: the portal changes one subscription "
-            "item at a time.",
+            f"{param}[items] must hold exactly one item: currently, only up to one may be "
+            "specified, and subscriptions with multiple items are not updatable.",
             param=f"{param}[items]",
         )
     if len(sub.items) != 1:
@@ -407,7 +423,7 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
     elif flow_type == "subscription_update_confirm":
         flow[flow_type] = _update_confirm(store, sub, detail, param)
     else:
-        if flow_type == "subscription_pause" and sub.status == "paused":
+        if flow_type == "subscription_pause" and sub.pause_collection is not None:
             raise ApiError(
                 f"The subscription {sub.id} is already paused.", param=f"{param}[subscription]"
             )
@@ -415,8 +431,31 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
     return flow
 
 
+def _expansions(fields: list[str]) -> tuple[str, ...]:
+    """The ``expand`` paths, each one the spec marks expandable (Stripe's errors otherwise)."""
+    for index, field in enumerate(fields):
+        if field.count(".") >= MAX_EXPAND_DEPTH:
+            raise ApiError(
+                f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
+                f"Property: {field[:200]}",
+                param=f"expand[{index}]",
+            )
+        if field not in SESSION_EXPANDABLE:
+            raise ApiError(
+                f"This property cannot be expanded ({field[:200]}).", param=f"expand[{index}]"
+            )
+    return tuple(fields)
+
+
 def _base_url(request: web.Request, emulator: Emulator) -> str:
-    return emulator.public_url or f"{request.scheme}://{request.host}"
+    # Configured, or where the emulator listens: never the Host header, which the client chooses.
+    url = emulator.public_url or emulator.bound_url
+    if url is None:
+        host, port = (
+            request.transport.get_extra_info("sockname")[:2] if request.transport else ("", 0)
+        )
+        url = f"http://{host}:{port}"
+    return url
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -461,12 +500,7 @@ async def create_session(request: web.Request) -> web.Response:
                 param="after_expiration[customer_login][expires_at]",
             )
         expiration = {"customer_login": {"expires_at": expires_at}, "type": "customer_login"}
-    expand = tuple(params.get("expand", ()))
-    for index, field in enumerate(expand):
-        if field not in _EXPANDABLE:
-            raise ApiError(
-                f"This property cannot be expanded ({field[:80]}).", param=f"expand[{index}]"
-            )
+    expand = _expansions(params.get("expand", ()))
     flow = None if "flow_data" not in params else _flow(store, customer, params["flow_data"])
     token = "test_" + secrets.token_urlsafe(32)
     session = PortalSession(
@@ -484,7 +518,7 @@ async def create_session(request: web.Request) -> web.Response:
         after_expiration=expiration,
         configuration=chosen["id"],
     )
-    store.sessions[token] = session
+    remember(store.sessions, token, session, emulator.max_remembered)
     return json_response(request, store.session_json(session, expand=expand))
 
 
@@ -520,6 +554,39 @@ async def get_subscription(request: web.Request) -> web.Response:
     """``GET /v1/subscriptions/{id}``."""
     store = request.app[EMULATOR].store
     return _retrieve(request, store.subscriptions, "subscription", store.subscription_json)
+
+
+async def create_subscription(request: web.Request) -> web.Response:
+    """``POST /v1/subscriptions``: one item, an active price; ``customer.subscription.created``."""
+    emulator = request.app[EMULATOR]
+    store = emulator.store
+    params = check(SUBSCRIPTION_CREATE, await form(request))
+    customer = store.customers.get(params["customer"])
+    if customer is None:
+        raise no_such("customer", params["customer"], "customer")
+    live = [sub for sub in store.subscriptions_of(customer.id) if sub.is_live]
+    if len(live) >= _MAX_SUBSCRIPTIONS:
+        raise ApiError(
+            f"The customer {customer.id} already has {_MAX_SUBSCRIPTIONS} active subscriptions, "
+            "the most Stripe allows.",
+            param="customer",
+        )
+    items = params["items"]
+    if len(items) != 1:
+        raise ApiError("The emulator creates subscriptions of exactly one item.", param="items")
+    price = store.prices.get(items[0]["price"])
+    if price is None:
+        raise no_such("price", items[0]["price"], "items[0][price]")
+    if not price.active:
+        raise ApiError(
+            "The price specified is inactive. This field only accepts active prices.",
+            param="items[0][price]",
+        )
+    sub, changes = store.create_subscription(
+        customer, price=price.id, quantity=items[0].get("quantity", 1)
+    )
+    emulator.webhooks.publish(changes, request_id=request[REQUEST_ID])
+    return json_response(request, store.subscription_json(sub))
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
@@ -566,6 +633,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/customers", create_customer),
         web.get("/v1/customers/{id}", get_customer, allow_head=False),
         web.get("/v1/subscriptions", list_subscriptions, allow_head=False),
+        web.post("/v1/subscriptions", create_subscription),
         web.get("/v1/subscriptions/{id}", get_subscription, allow_head=False),
         web.get("/v1/payment_methods/{id}", get_payment_method, allow_head=False),
     ]

@@ -16,6 +16,7 @@ and the test hooks (``GET /_emulator/webhooks``, the log of sent events;
 
 import asyncio
 import contextlib
+import errno
 import threading
 from collections.abc import AsyncIterator, Iterator
 from html import escape
@@ -28,7 +29,7 @@ from lattice_stripe.emulator.engine import EMULATOR, Emulator
 from lattice_stripe.emulator.state import new_id
 from lattice_stripe.emulator.validation import ApiError
 
-__all__ = ["RunningEmulator", "create_app", "serve", "serve_in_thread"]
+__all__ = ["PortInUseError", "RunningEmulator", "create_app", "serve", "serve_in_thread"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -44,8 +45,10 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
     except ApiError as error:
         response = api.error_response(request, error)
     except portal.PageError as error:
+        # Every error page leads back to a site: the session's, else the account default.
+        fallback = request.app[EMULATOR].store.configuration.get("default_return_url")
         response = portal.error_page(
-            error.status, error.title, error.message, return_url=error.return_url
+            error.status, error.title, error.message, return_url=error.return_url or fallback
         )
     except web.HTTPException as error:
         if error.status < 400:
@@ -64,7 +67,8 @@ async def _protocol(request: web.Request, handler: api.Handler) -> web.StreamRes
                 if error.status in (404, 405)
                 else "The portal could not take this request: go back and try again."
             )
-            response = portal.error_page(error.status, error.reason, message)
+            fallback = request.app[EMULATOR].store.configuration.get("default_return_url")
+            response = portal.error_page(error.status, error.reason, message, return_url=fallback)
     response.headers["Request-Id"] = request_id
     return response
 
@@ -86,7 +90,7 @@ async def _index(request: web.Request) -> web.Response:
             "<title>lattice-stripe emulator</title></head><body>"
             "<h1>lattice-stripe emulator</h1><p>A local Stripe stand-in (test mode). "
             "Create portal sessions with <code>POST /v1/billing_portal/sessions</code>; "
-            'see sent webhooks at <a href="/_emulator/webhooks">/_emulator/webhooks</a>; '
+            "see sent webhooks at <code>GET /_emulator/webhooks</code> (with the API key); "
             "put everything back to the seed with <code>POST /_emulator/reset</code> "
             "(with the API key).</p>"
             f"<h2>Customers</h2><ul>{rows}</ul></body></html>"
@@ -96,6 +100,8 @@ async def _index(request: web.Request) -> web.Response:
 
 
 async def _webhook_log(request: web.Request) -> web.Response:
+    # The events hold customer data (names, emails, addresses): the API key guards them.
+    api.authenticate(request)
     dispatcher = request.app[EMULATOR].webhooks
     return web.json_response(
         {"url": dispatcher.url, "data": [delivery.to_json() for delivery in dispatcher.log]}
@@ -130,6 +136,27 @@ def create_app(emulator: Emulator) -> web.Application:
     return app
 
 
+class PortInUseError(OSError):
+    """A port held by another process; ``server`` says who wanted it: ``emulator`` or ``shop``."""
+
+    def __init__(self, port: int, server: str) -> None:
+        who = "the emulator" if server == "emulator" else "the demo shop"
+        super().__init__(errno.EADDRINUSE, f"port {port} is in use, so {who} cannot listen on it")
+        self.port = port
+        self.server = server
+
+
+@contextlib.contextmanager
+def binding(port: int, server: str) -> Iterator[None]:
+    """Raise :class:`PortInUseError` for "address in use" while ``server`` binds ``port``."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUseError(port, server) from None
+        raise
+
+
 @attrs.frozen
 class RunningEmulator:
     """A started emulator: its base ``url`` (``http://127.0.0.1:<port>``) and its ``port``."""
@@ -146,9 +173,12 @@ async def serve(emulator: Emulator, *, port: int = 0) -> AsyncIterator[RunningEm
     await runner.setup()
     try:
         site = web.TCPSite(runner, LOOPBACK, port)
-        await site.start()
+        with binding(port, "emulator"):
+            await site.start()
         bound = runner.addresses[0][1]
-        yield RunningEmulator(url=f"http://{LOOPBACK}:{bound}", port=bound, emulator=emulator)
+        url = f"http://{LOOPBACK}:{bound}"
+        emulator.bound_url = url
+        yield RunningEmulator(url=url, port=bound, emulator=emulator)
     finally:
         await runner.cleanup()
 

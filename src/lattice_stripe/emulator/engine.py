@@ -9,7 +9,8 @@ injected ``clock`` only, so session expiry and event timestamps are testable.
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from typing import TypeVar
 
 import attrs
 from aiohttp import web
@@ -24,12 +25,29 @@ __all__ = [
     "EMULATOR",
     "Emulator",
     "IdempotentResult",
+    "MAX_REMEMBERED",
+    "remember",
 ]
 
 DEFAULT_API_KEY = "sk_test_emulator"
 DEFAULT_WEBHOOK_SECRET = "whsec_emulator"
 
 _WEBHOOK_SECRET = re.compile(r"whsec_[0-9A-Za-z+/=]+")
+_V = TypeVar("_V")
+
+MAX_REMEMBERED = 10_000
+"""The default bound on stored portal sessions, portal visits and idempotent answers, each."""
+
+
+def remember(mapping: MutableMapping[str, _V], key: str, value: _V, limit: int) -> None:
+    """Store ``value`` under ``key``, evicting the oldest entries beyond ``limit``.
+
+    Dicts keep insertion order, so the first key is the oldest: a client that
+    creates sessions in a loop cannot grow the emulator's memory without end.
+    """
+    mapping[key] = value
+    while len(mapping) > limit:
+        del mapping[next(iter(mapping))]
 
 
 @attrs.frozen(kw_only=True)
@@ -55,6 +73,12 @@ class Emulator:
     the customer lands back on it). ``webhook_retry_delays`` and
     ``webhook_sleep`` shape the retries of a failing endpoint.
 
+    ``public_url`` is the address written into session URLs (default: the
+    address :func:`~lattice_stripe.emulator.serve` binds, never a request's
+    ``Host`` header, which a client can forge). ``max_remembered`` bounds the
+    portal sessions, the portal visits and the idempotent answers kept, each
+    (oldest evicted first; default :data:`MAX_REMEMBERED`, 10,000).
+
     ``idempotent`` holds the saved answers by ``Idempotency-Key``;
     ``in_flight`` the keys of the requests still being processed.
     """
@@ -74,6 +98,7 @@ class Emulator:
         webhook_timeout: float = 10.0,
         webhook_sleep: Sleep = asyncio.sleep,
         public_url: str | None = None,
+        max_remembered: int = MAX_REMEMBERED,
     ) -> None:
         check_api_key(api_key)
         if is_live_key(api_key):
@@ -85,7 +110,11 @@ class Emulator:
         self.session_ttl = session_ttl
         self.visit_ttl = visit_ttl
         self.settle_timeout = settle_timeout
+        if max_remembered < 1:
+            raise ValueError("max_remembered must be at least 1")
         self.public_url = None if public_url is None else public_url.rstrip("/")
+        self.max_remembered = max_remembered
+        self.bound_url: str | None = None
         self._seed = load_seed() if seed is None else seed
         self.store = Store(self._seed, clock=clock)
         self.webhooks = WebhookDispatcher(

@@ -8,10 +8,12 @@ webhook dispatcher turns into events, with ``previous_attributes`` computed
 by diffing the JSON before and after, as Stripe reports them.
 """
 
+import calendar
+import datetime
 import json
 import secrets
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,29 @@ JSON = dict[str, Any]
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _DAY = 86_400
-_PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_INTERVALS = ("day", "week", "month", "year")
+
+
+def add_months(timestamp: float, months: int) -> int:
+    """``timestamp`` moved by calendar months (UTC), the day clamped to the month's end.
+
+    As Stripe counts billing periods and pause durations: January 31 plus one
+    month is February 28 (or 29), not March 2.
+    """
+    moment = datetime.datetime.fromtimestamp(int(timestamp), datetime.timezone.utc)
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return int(moment.replace(year=year, month=month + 1, day=day).timestamp())
+
+
+def add_interval(timestamp: float, interval: str, count: int = 1) -> int:
+    """One billing period after ``timestamp``: calendar months and years, fixed days and weeks."""
+    if interval == "month":
+        return add_months(timestamp, count)
+    if interval == "year":
+        return add_months(timestamp, 12 * count)
+    return int(timestamp) + count * (7 if interval == "week" else 1) * _DAY
 
 
 def new_id(prefix: str) -> str:
@@ -156,8 +180,20 @@ def load_seed(path: str | Path | None = None) -> Seed:
         document = json.loads(text)
     except ValueError as error:
         raise SeedError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        kind = (
+            "a list"
+            if isinstance(document, list)
+            else "a string"
+            if isinstance(document, str)
+            else "a single value"
+        )
+        raise SeedError(
+            f"{where} must hold a JSON object (keys configuration, products, prices, customers, "
+            f"...), not {kind}: start from a copy of the packaged seed.json"
+        )
     try:
-        return _seed_converter.structure(document, Seed)
+        seed = _seed_converter.structure(document, Seed)
     except Exception as error:
         details = (
             "; ".join(cattrs.transform_error(error, path="seed"))
@@ -165,6 +201,28 @@ def load_seed(path: str | Path | None = None) -> Seed:
             else str(error)
         )
         raise SeedError(f"{where} does not have the seed's shape: {details}") from None
+    _check_unique(seed, where)
+    return seed
+
+
+def _check_unique(seed: "Seed", where: str) -> None:
+    """Refuse two records of one kind with the same ID (the second would replace the first)."""
+    kinds = {
+        "customer": [customer.id for customer in seed.customers],
+        "subscription": [sub.id for customer in seed.customers for sub in customer.subscriptions],
+        "payment method": [
+            card.id for customer in seed.customers for card in customer.payment_methods
+        ],
+        "price": [price.id for price in seed.prices],
+        "product": [product.id for product in seed.products],
+        "coupon": [coupon.id for coupon in seed.coupons],
+    }
+    for kind, ids in kinds.items():
+        seen: set[str] = set()
+        for record_id in ids:
+            if record_id in seen:
+                raise SeedError(f"{where} has two {kind} records with the ID {record_id}")
+            seen.add(record_id)
 
 
 # -- records -------------------------------------------------------------------------
@@ -198,6 +256,7 @@ class Subscription:
     created: int
     current_period_start: int
     current_period_end: int
+    billing_cycle_anchor: int = 0
     cancel_at_period_end: bool = False
     cancel_at: int | None = None
     canceled_at: int | None = None
@@ -215,6 +274,40 @@ class Subscription:
         return self.status not in ("canceled", "incomplete_expired")
 
 
+@attrs.frozen(kw_only=True)
+class Invoice:
+    """A paid invoice of one billing period (or of a plan change billed at once)."""
+
+    id: str
+    number: str
+    customer: str
+    subscription: str
+    created: int
+    period_start: int
+    period_end: int
+    amount_paid: int
+    currency: str
+    description: str
+    status: str = "paid"
+
+
+@attrs.frozen(kw_only=True)
+class ChangePreview:
+    """What a plan change costs: due now, and the next invoice (amounts in the smallest unit).
+
+    ``proration`` is the credit (negative) or charge for the rest of the current
+    period; ``resets_anchor`` is true when the billing interval changes, which
+    starts a new period today, billed today, as Stripe does.
+    """
+
+    due_today: int
+    proration: int
+    next_amount: int
+    next_date: int
+    currency: str
+    resets_anchor: bool
+
+
 @attrs.define(kw_only=True)
 class Customer:
     id: str
@@ -227,6 +320,9 @@ class Customer:
     default_payment_method: str | None = None
     metadata: dict[str, str] = attrs.Factory(dict)
     description: str | None = None
+    # Not nullable in the spec: present only when set.
+    business_name: str | None = None
+    individual_name: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -261,6 +357,8 @@ class PortalVisit:
     finished: bool = False
     notice: str | None = None
     confirmation: str | None = None
+    # Bumped by every change made in the visit: a form rendered before it is stale.
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -310,6 +408,7 @@ class Store:
         self.subscriptions: dict[str, Subscription] = {}
         self.sessions: dict[str, PortalSession] = {}
         self.visits: dict[str, PortalVisit] = {}
+        self.invoices: dict[str, Invoice] = {}
         self._check_catalogue()
         for customer in seed.customers:
             self._add_seed_customer(customer, now)
@@ -318,7 +417,7 @@ class Store:
         for price in self.prices.values():
             if price.product not in self.products:
                 raise SeedError(f"price {price.id} refers to an unknown product {price.product}")
-            if price.interval not in _PERIOD_DAYS:
+            if price.interval not in _INTERVALS:
                 raise SeedError(f"price {price.id} has an unknown interval {price.interval}")
         for code in self.promotion_codes.values():
             if code.coupon not in self.coupons:
@@ -354,29 +453,69 @@ class Store:
         for sub in seed.subscriptions:
             for item in sub.items:
                 if item.price not in self.prices:
-                    raise SeedError(f"subscription {sub.id} refers to an unknown price")
-            period = _PERIOD_DAYS[self.prices[sub.items[0].price].interval] * _DAY
+                    raise SeedError(
+                        f"subscription {sub.id} of customer {seed.id} refers to the price "
+                        f"{item.price}, which the seed's prices do not have"
+                    )
+            price = self.prices[sub.items[0].price]
             start = now - 10 * _DAY
+            # Two earlier periods of history for monthly plans (an invoice each), none for yearly.
+            earlier = 2 if price.interval in ("day", "week", "month") else 0
+            created = add_interval(start, price.interval, -earlier * price.interval_count)
             subscription = Subscription(
                 id=sub.id,
                 customer=seed.id,
                 items=[
                     SubscriptionItem(
-                        id=item.id, price=item.price, quantity=item.quantity, created=start
+                        id=item.id, price=item.price, quantity=item.quantity, created=created
                     )
                     for item in sub.items
                 ],
                 status=sub.status,
-                created=now - 60 * _DAY,
+                created=created,
                 current_period_start=start,
-                current_period_end=start + period,
+                current_period_end=add_interval(start, price.interval, price.interval_count),
+                billing_cycle_anchor=created,
             )
             if sub.status == "trialing":
-                subscription.trial_end = start + period
+                subscription.trial_end = subscription.current_period_end
             if sub.status == "canceled":
                 subscription.canceled_at = subscription.ended_at = start
                 subscription.cancellation_details["reason"] = "cancellation_requested"
             self.subscriptions[sub.id] = subscription
+            if sub.status != "trialing":
+                self._seed_invoices(
+                    subscription, until=start, include_last=sub.status != "canceled"
+                )
+
+    def _seed_invoices(self, sub: Subscription, *, until: int, include_last: bool) -> None:
+        """A paid invoice for each period from the subscription's start up to ``until``."""
+        price = self.prices[sub.items[0].price]
+        period_start = sub.created
+        while period_start < until or (include_last and period_start == until):
+            period_end = add_interval(period_start, price.interval, price.interval_count)
+            self._add_invoice(sub, period_start, period_end, self.period_amount(sub))
+            period_start = period_end
+
+    def _add_invoice(self, sub: Subscription, start: int, end: int, amount: int) -> Invoice:
+        count = sum(1 for invoice in self.invoices.values() if invoice.customer == sub.customer)
+        prefix = "".join(char for char in sub.customer.upper() if char.isalnum())[-8:]
+        invoice = Invoice(
+            id=new_id("in"),
+            number=f"{prefix}-{count + 1:04d}",
+            customer=sub.customer,
+            subscription=sub.id,
+            created=start,
+            period_start=start,
+            period_end=end,
+            amount_paid=amount,
+            currency=self.prices[sub.items[0].price].currency,
+            description=", ".join(
+                self.products[self.prices[i.price].product].name for i in sub.items
+            ),
+        )
+        self.invoices[invoice.id] = invoice
+        return invoice
 
     # -- lookups -------------------------------------------------------------------
 
@@ -388,6 +527,77 @@ class Store:
         """The customer's subscriptions, oldest first."""
         found = [sub for sub in self.subscriptions.values() if sub.customer == customer_id]
         return sorted(found, key=lambda sub: sub.created)
+
+    def invoices_of(self, customer_id: str) -> list[Invoice]:
+        """The customer's invoices, newest first."""
+        found = [invoice for invoice in self.invoices.values() if invoice.customer == customer_id]
+        return sorted(found, key=lambda invoice: (-invoice.created, invoice.number))
+
+    def discounted(self, amount: int, coupons: Sequence[str]) -> int:
+        """``amount`` after the coupons (percent off, then amount off), never below zero."""
+        for coupon_id in coupons:
+            coupon = self.coupons.get(coupon_id)
+            if coupon is None:
+                continue
+            if coupon.percent_off is not None:
+                amount = round(amount * (100 - coupon.percent_off) / 100)
+            if coupon.amount_off is not None:
+                amount -= coupon.amount_off
+        return max(0, amount)
+
+    def period_amount(self, sub: Subscription, coupons: Sequence[str] | None = None) -> int:
+        """What one period of ``sub`` costs, its discounts (or ``coupons``) applied."""
+        gross = sum(self.prices[item.price].unit_amount * item.quantity for item in sub.items)
+        return self.discounted(gross, sub.discounts if coupons is None else coupons)
+
+    def preview_change(
+        self,
+        sub: Subscription,
+        item: SubscriptionItem,
+        *,
+        price: str,
+        quantity: int,
+        coupons: Sequence[str] = (),
+    ) -> ChangePreview:
+        """What switching ``item`` to ``price`` x ``quantity`` costs, as the portal shows it.
+
+        Same interval: the period stays; with ``create_prorations`` the next invoice
+        carries the difference for the time left, with ``always_invoice`` it is due
+        now, with ``none`` nothing is prorated. Another interval: a new period starts
+        now and is billed now, less the unused time of the current one (unless the
+        proration behaviour is ``none``).
+        """
+        now = int(self.clock())
+        old, new = self.prices[item.price], self.prices[price]
+        discounts = [*sub.discounts, *(c for c in coupons if c not in sub.discounts)]
+        old_amount = self.discounted(old.unit_amount * item.quantity, sub.discounts)
+        new_amount = self.discounted(new.unit_amount * quantity, discounts)
+        behavior = self.feature("subscription_update").get("proration_behavior") or "none"
+        span = max(1, sub.current_period_end - sub.current_period_start)
+        left = min(span, max(0, sub.current_period_end - now))
+        if (new.interval, new.interval_count) != (old.interval, old.interval_count):
+            credit = 0 if behavior == "none" else round(old_amount * left / span)
+            return ChangePreview(
+                due_today=max(0, new_amount - credit),
+                proration=-credit,
+                next_amount=new_amount,
+                next_date=add_interval(now, new.interval, new.interval_count),
+                currency=new.currency,
+                resets_anchor=True,
+            )
+        proration = 0 if behavior == "none" else round((new_amount - old_amount) * left / span)
+        due_today = max(0, proration) if behavior == "always_invoice" else 0
+        return ChangePreview(
+            due_today=due_today,
+            proration=proration,
+            # A credit larger than the next period waits on the balance: the invoice is never < 0.
+            next_amount=(
+                new_amount if behavior == "always_invoice" else max(0, new_amount + proration)
+            ),
+            next_date=sub.current_period_end,
+            currency=new.currency,
+            resets_anchor=False,
+        )
 
     def offered_prices(self) -> list[str]:
         """The price IDs the portal configuration lets a customer switch to."""
@@ -437,7 +647,7 @@ class Store:
         }
 
     def customer_json(self, customer: Customer) -> JSON:
-        return {
+        document: JSON = {
             "id": customer.id,
             "object": "customer",
             "address": customer.address,
@@ -465,6 +675,10 @@ class Store:
             "tax_exempt": "none",
             "test_clock": None,
         }
+        for name in ("business_name", "individual_name"):
+            if getattr(customer, name) is not None:
+                document[name] = getattr(customer, name)
+        return document
 
     def payment_method_json(self, method: PaymentMethod) -> JSON:
         customer = self.customers.get(method.customer or "")
@@ -520,7 +734,7 @@ class Store:
             "id": sub.id,
             "object": "subscription",
             "application": None,
-            "billing_cycle_anchor": sub.current_period_start,
+            "billing_cycle_anchor": sub.billing_cycle_anchor,
             "cancel_at": sub.cancel_at,
             "cancel_at_period_end": sub.cancel_at_period_end,
             "canceled_at": sub.canceled_at,
@@ -554,7 +768,8 @@ class Store:
     def session_json(self, session: PortalSession, *, expand: tuple[str, ...] = ()) -> JSON:
         chosen = self.configurations.get(session.configuration or "", self.configuration)
         configuration: str | JSON = chosen["id"]
-        if "configuration" in expand:
+        # Expanding a nested path (configuration.application) expands its parents too.
+        if any(path.partition(".")[0] == "configuration" for path in expand):
             configuration = chosen
         return {
             "id": session.id,
@@ -593,9 +808,32 @@ class Store:
             description=fields.get("description"),
             address=_address(fields["address"]) if "address" in fields else None,
             metadata=dict(fields.get("metadata") or {}),
+            business_name=fields.get("business_name"),
+            individual_name=fields.get("individual_name"),
         )
         self.customers[customer.id] = customer
         return customer, [Change(type="customer.created", object=self.customer_json(customer))]
+
+    def create_subscription(
+        self, customer: Customer, *, price: str, quantity: int
+    ) -> tuple[Subscription, list[Change]]:
+        """A new active subscription, its first period billed now: ``.created``."""
+        now = int(self.clock())
+        plan = self.prices[price]
+        sub = Subscription(
+            id=new_id("sub"),
+            customer=customer.id,
+            items=[SubscriptionItem(id=new_id("si"), price=price, quantity=quantity, created=now)],
+            status="active",
+            created=now,
+            current_period_start=now,
+            current_period_end=add_interval(now, plan.interval, plan.interval_count),
+            billing_cycle_anchor=now,
+        )
+        self.subscriptions[sub.id] = sub
+        self._add_invoice(sub, now, sub.current_period_end, self.period_amount(sub))
+        created = Change(type="customer.subscription.created", object=self.subscription_json(sub))
+        return sub, [created]
 
     def cancel_subscription(
         self, sub: Subscription, *, immediately: bool, feedback: str | None
@@ -642,15 +880,32 @@ class Store:
         """Switch an item's price and/or quantity, and add discounts (coupon IDs)."""
         before = self.subscription_json(sub)
         item = next(item for item in sub.items if item.id == item_id)
-        if price is not None and price != item.price:
+        preview = self.preview_change(
+            sub,
+            item,
+            price=price or item.price,
+            quantity=item.quantity if quantity is None else quantity,
+            coupons=discounts,
+        )
+        if price is not None:
             item.price = price
-            period = _PERIOD_DAYS[self.prices[price].interval] * _DAY
-            sub.current_period_end = sub.current_period_start + period
         if quantity is not None:
             item.quantity = quantity
         for discount in discounts:
             if discount not in sub.discounts:
                 sub.discounts.append(discount)
+        if preview.resets_anchor:
+            # Another billing interval: Stripe starts a new period now and bills it now.
+            now = int(self.clock())
+            new = self.prices[item.price]
+            sub.current_period_start = sub.billing_cycle_anchor = now
+            sub.current_period_end = add_interval(now, new.interval, new.interval_count)
+            if sub.cancel_at_period_end:
+                sub.cancel_at = sub.current_period_end
+        if preview.due_today:
+            self._add_invoice(
+                sub, sub.current_period_start, sub.current_period_end, preview.due_today
+            )
         return [self._subscription_updated(sub, before)]
 
     def apply_coupon(self, sub: Subscription, coupon: str) -> list[Change]:
@@ -661,20 +916,21 @@ class Store:
         return [self._subscription_updated(sub, before)]
 
     def pause_subscription(self, sub: Subscription, *, resumes_at: int | None) -> list[Change]:
-        """Pause collection: ``customer.subscription.updated`` then ``.paused``."""
+        """Pause payment collection: ``pause_collection`` is set, one ``.updated`` event.
+
+        As Stripe does: "the subscription status will be unchanged and will not
+        be updated to ``paused``" (the spec's ``pause_collection``), so no
+        ``customer.subscription.paused`` event, which marks a status change.
+        """
         before = self.subscription_json(sub)
-        sub.status = "paused"
         sub.pause_collection = {"behavior": "void", "resumes_at": resumes_at}
-        updated = self._subscription_updated(sub, before)
-        return [updated, Change(type="customer.subscription.paused", object=updated.object)]
+        return [self._subscription_updated(sub, before)]
 
     def resume_subscription(self, sub: Subscription) -> list[Change]:
-        """Resume a paused subscription: ``customer.subscription.updated`` then ``.resumed``."""
+        """Resume payment collection: ``pause_collection`` back to null, one ``.updated`` event."""
         before = self.subscription_json(sub)
-        sub.status = "active"
         sub.pause_collection = None
-        updated = self._subscription_updated(sub, before)
-        return [updated, Change(type="customer.subscription.resumed", object=updated.object)]
+        return [self._subscription_updated(sub, before)]
 
     def attach_card(
         self, customer: Customer, *, brand: str, last4: str, exp_month: int, exp_year: int

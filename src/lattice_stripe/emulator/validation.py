@@ -20,6 +20,7 @@ __all__ = [
     "CUSTOMER_CREATE",
     "EXPAND_ONLY",
     "SESSION_CREATE",
+    "SUBSCRIPTION_CREATE",
     "SUBSCRIPTION_LIST",
     "ApiError",
     "Array",
@@ -99,9 +100,10 @@ class Boolean:
 
 @attrs.frozen
 class Integer:
-    """A decimal integer, at least ``minimum``."""
+    """A decimal integer, at least ``minimum`` and at most ``maximum``."""
 
     minimum: int | None = None
+    maximum: int | None = None
 
 
 @attrs.frozen
@@ -214,6 +216,10 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
         raise ApiError(
             f"Invalid {param}: must be greater than or equal to {schema.minimum}.", param=param
         )
+    if schema.maximum is not None and number > schema.maximum:
+        raise ApiError(
+            f"Invalid {param}: must be less than or equal to {schema.maximum}.", param=param
+        )
     return number
 
 
@@ -289,9 +295,11 @@ _ADDRESS = Hash(
 CUSTOMER_CREATE = Hash(
     {
         "address": _ADDRESS,
+        "business_name": String(max_length=150),
         "description": String(),
         "email": String(max_length=512),
         "expand": Array(String()),
+        "individual_name": String(max_length=150),
         "metadata": MapOf(String(max_length=500)),
         "name": String(max_length=256),
         "phone": String(max_length=20),
@@ -302,7 +310,8 @@ SUBSCRIPTION_LIST = Hash(
     {
         "customer": String(),
         "expand": Array(String()),
-        "limit": Integer(minimum=1),
+        # The spec's description: "Limit can range between 1 and 100, and the default is 10."
+        "limit": Integer(minimum=1, maximum=100),
         "status": Enum(
             (
                 "active",
@@ -318,6 +327,18 @@ SUBSCRIPTION_LIST = Hash(
             )
         ),
     }
+)
+
+SUBSCRIPTION_CREATE = Hash(
+    {
+        "customer": String(),
+        "expand": Array(String()),
+        "items": Array(
+            Hash({"price": String(), "quantity": Integer(minimum=1)}, required=("price",))
+        ),
+        "metadata": MapOf(String(max_length=500)),
+    },
+    required=("customer", "items"),
 )
 
 EXPAND_ONLY = Hash({"expand": Array(String())})

@@ -1,6 +1,6 @@
 """Test helpers for applications that use lattice-stripe, and the pytest plugin.
 
-With lattice-stripe installed, pytest finds three fixtures (the plugin is
+With lattice-stripe installed, pytest finds four fixtures (the plugin is
 registered under the ``pytest11`` entry point, nothing to configure):
 
 - ``stripe_recorder``: a fresh :class:`StripeRecorder` per test, a fake
@@ -11,15 +11,18 @@ registered under the ``pytest11`` entry point, nothing to configure):
   ``api_key``, ``webhook_secret``, ``webhooks()``, ``reset()``); needs
   ``lattice-stripe[emulator]``;
 - ``fresh_stripe_emulator``: the same emulator, reset to its seed before
-  the test, for tests that must not see what earlier ones changed.
+  the test, for tests that must not see what earlier ones changed;
+- ``serve_app``: runs an ASGI app (Starlette, FastAPI) on a loopback port,
+  ``url = serve_app(app)``, so that the emulator's webhooks reach it.
 
 Outside pytest, build a :class:`StripeRecorder` yourself or run
-``with emulator_server() as stripe: ...``. Importing this package imports
-neither aiohttp nor any framework.
+``with emulator_server() as stripe: ...`` and ``with serve_asgi(app) as url:
+...``. Importing this package imports neither aiohttp nor any framework.
 """
 
 from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
 from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
+from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
     "ANY",
@@ -29,4 +32,5 @@ __all__ = [
     "SentWebhook",
     "StripeRecorder",
     "emulator_server",
+    "serve_asgi",
 ]

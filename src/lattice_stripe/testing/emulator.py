@@ -135,7 +135,11 @@ class EmulatorServer:
         ``since`` skips the first events of the log: take ``len(stripe.webhooks())``
         before acting to see only what the action sent.
         """
-        with _OPENER.open(f"{self.base_url}/_emulator/webhooks", timeout=10) as response:
+        request = urllib.request.Request(
+            f"{self.base_url}/_emulator/webhooks",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
+        with _OPENER.open(request, timeout=10) as response:
             log = json.loads(response.read())
         sent = [
             SentWebhook(

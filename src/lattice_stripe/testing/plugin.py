@@ -1,11 +1,13 @@
-"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): three fixtures, safe asserts.
+"""The pytest plugin (entry point ``pytest11``: ``lattice_stripe``): four fixtures, safe asserts.
 
 ``stripe_recorder`` (per test) is a :class:`~lattice_stripe.testing.StripeRecorder`.
 ``stripe_emulator`` (per session) is the emulator running in a background
 thread, an :class:`~lattice_stripe.testing.EmulatorServer`; its seed comes
 from the ``stripe_emulator_seed`` ini option (a path relative to the ini
 file) or the packaged one. ``fresh_stripe_emulator`` (per test) is that same
-emulator, reset to its seed before the test. The emulator is imported only
+emulator, reset to its seed before the test. ``serve_app`` (per test) runs
+ASGI apps on loopback ports (``url = serve_app(app)``), for the emulator's
+webhooks to reach them. The emulator is imported only
 by a session that uses it. Disable the plugin with ``-p no:lattice_stripe``.
 
 A failed comparison whose sides carry a portal URL or an API key (a
@@ -14,8 +16,10 @@ without their contents: pytest's own explanation would drill into the attrs
 fields and diff the two URLs.
 """
 
-from collections.abc import Iterator, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -23,11 +27,13 @@ import pytest
 from lattice_stripe.core.redaction import scrub
 from lattice_stripe.testing.emulator import EmulatorServer, emulator_server
 from lattice_stripe.testing.recorder import StripeRecorder
+from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
     "fresh_stripe_emulator",
     "pytest_addoption",
     "pytest_assertrepr_compare",
+    "serve_app",
     "stripe_emulator",
     "stripe_recorder",
 ]
@@ -134,3 +140,10 @@ def fresh_stripe_emulator(stripe_emulator: EmulatorServer) -> EmulatorServer:
     stripe_emulator.webhook_url = None
     stripe_emulator.reset()
     return stripe_emulator
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], str]]:
+    """Run ASGI apps on 127.0.0.1 for this test: ``url = serve_app(app)``; stopped after it."""
+    with contextlib.ExitStack() as running:
+        yield lambda app: running.enter_context(serve_asgi(app))

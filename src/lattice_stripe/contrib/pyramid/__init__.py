@@ -32,20 +32,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from pyramid.config import Configurator
-from pyramid.exceptions import ConfigurationError
-from pyramid.httpexceptions import (
-    HTTPBadRequest,
-    HTTPException,
-    HTTPInternalServerError,
-    HTTPSeeOther,
-    exception_response,
-)
-from pyramid.interfaces import PHASE0_CONFIG, PHASE1_CONFIG
-from pyramid.registry import Registry
-from pyramid.request import Request
-from pyramid.response import Response
-from pyramid.settings import falsey, truthy
 
 from lattice_stripe.client import Client
 from lattice_stripe.contrib import (
@@ -63,7 +49,12 @@ from lattice_stripe.contrib import (
     portal_session_params,
 )
 from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
+from lattice_stripe.core.errors import (
+    APIConnectionError,
+    MissingDependencyError,
+    StripeError,
+    ValidationError,
+)
 from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import Clock, SyncTransport
 from lattice_stripe.core.redaction import clear_frame_locals
@@ -75,6 +66,24 @@ from lattice_stripe.core.webhooks import (
     WebhookReceiver,
     WebhookReply,
 )
+
+try:
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.httpexceptions import (
+        HTTPBadRequest,
+        HTTPException,
+        HTTPInternalServerError,
+        HTTPSeeOther,
+        exception_response,
+    )
+    from pyramid.interfaces import PHASE0_CONFIG, PHASE1_CONFIG
+    from pyramid.registry import Registry
+    from pyramid.request import Request
+    from pyramid.response import Response
+    from pyramid.settings import falsey, truthy
+except ImportError as error:
+    raise MissingDependencyError(error.name or "pyramid", "pyramid", __name__) from error
 
 __all__ = [
     "CLIENT_KEY",
