@@ -401,3 +401,43 @@ def test_plan_update_reactivates_an_inactive_configuration() -> None:
     assert [str(change) for change in changes] == ["active: False -> True"]
     assert update is not None
     assert encode(update) == b"active=true"
+
+
+class _Shifty(str):
+    """A str whose formatting and concatenation say something else than its value."""
+
+    def __str__(self) -> str:
+        return "https://evil.example/"
+
+    def __format__(self, spec: str) -> str:
+        return "https://evil.example/"
+
+    def __add__(self, other: object) -> str:
+        return "https://evil.example/"
+
+
+class _Twice(list[Any]):
+    """A list that is empty the second time it is iterated."""
+
+    def __init__(self, *items: Any) -> None:
+        super().__init__(items)
+        self.reads = 0
+
+    def __iter__(self) -> Any:
+        self.reads += 1
+        return iter(list.copy(self) if self.reads == 1 else [])
+
+
+def test_what_is_checked_is_what_is_sent() -> None:
+    """str subclasses are sent as their value and lists are read once: no bait and switch."""
+    params = {
+        "default_return_url": _Shifty("https://example.com/account"),
+        "features": {
+            "customer_update": {"enabled": True, "allowed_updates": _Twice("email")},
+        },
+        "metadata": {_Shifty("team"): _Shifty("billing")},
+    }
+    wire = decode_form(encode(guard_configuration_create(params)))
+    assert wire["default_return_url"] == "https://example.com/account"
+    assert wire["features"]["customer_update"]["allowed_updates"] == ["email"]
+    assert wire["metadata"] == {"team": "billing"}

@@ -175,6 +175,9 @@ def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> objec
     if kind == "str":
         if not isinstance(value, str):
             _fail(path, f"expected a string, got {_kind(value)}")
+        # A str subclass could answer + or format differently from what is
+        # checked here: only an exact str goes on.
+        value = str.__str__(value)
         if value == "":
             if field.clearable:
                 return value
@@ -195,19 +198,21 @@ def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> objec
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             _fail(path, f"expected an integer, got {_kind(value)}")
+        value = int.__int__(value)
         if field.minimum is not None and value < field.minimum:
             _fail(path, f"must be {field.minimum} or more")
         return value
     if kind == "enum":
         if not isinstance(value, str) or value not in field.choices:
             _fail(path, f"unknown value; use one of {', '.join(map(repr, field.choices))}")
-        return value
+        return str.__str__(value)
     if kind == "object":
         assert field.cls is not None
         return structure(field.cls, value, path, url_check)
     if kind == "list":
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             _fail(path, f"expected a list, got {_kind(value)} (pass [] to clear it)")
+        value = _read(list, value, path)  # read once: what is checked is what is sent
         if field.max_items is not None and len(value) > field.max_items:
             _fail(path, f"too many entries: at most {field.max_items}")
         inner = field.inner
@@ -217,7 +222,15 @@ def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> objec
         )
     if not isinstance(value, Mapping):
         _fail(path, f"expected a mapping of strings, got {_kind(value)}")
-    return _metadata(value, path)
+    return _metadata(_read(dict, value, path), path)
+
+
+def _read(kind: Callable[[Any], T], value: object, path: str) -> T:
+    """A plain copy of a container, read once; one that raises while read is a ValidationError."""
+    try:
+        return kind(value)
+    except Exception:
+        _fail(path or "params", "could not be read: it raised while it was read; pass a plain one")
 
 
 MAX_METADATA_KEYS = 50
@@ -240,7 +253,9 @@ def _metadata(value: Mapping[Any, Any], path: str) -> Mapping[str, str]:
             _fail(f"{path}.{shown}", f"expected a string value, got {_kind(item)}")
         if len(item) > MAX_METADATA_VALUE:
             _fail(f"{path}.{shown}", f"value too long: at most {MAX_METADATA_VALUE} characters")
-    return types.MappingProxyType(dict(value))
+    return types.MappingProxyType(
+        {str.__str__(key): str.__str__(item) for key, item in value.items()}
+    )
 
 
 # -- encoding ------------------------------------------------------------------------
