@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test lint typecheck pytest bench-quick docs demo emulator bench clean
+.PHONY: install browser services test lint typecheck pytest bench-quick docs demo emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: install
 browser:
 	sh scripts/install-browser.sh
 
-pytest: install browser
+# PostgreSQL and Redis for the event-store tests, which start their own servers from them.
+services:
+	sh scripts/install-services.sh
+
+pytest: install browser services
 	$(BIN)/pytest
 
 # The benchmark suite runs in quick mode to prove it works; it is never a pass/fail timing test.

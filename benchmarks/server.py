@@ -2,10 +2,13 @@
 
 Every contender of the end-to-end benchmark talks to this same server, run in
 its own process, so the numbers compare clients, not servers. Run as
-``python -m benchmarks.server``; it prints its port on the first line.
+``python -m benchmarks.server PORT [DELAY_SECONDS [CERT_PEM KEY_PEM]]``; it
+prints its port on the first line. With a delay, each answer waits that long
+(Stripe-like latency); with a certificate and key, it speaks HTTPS.
 """
 
 import asyncio
+import ssl
 import sys
 
 from benchmarks.payloads import RESPONSE_BODY
@@ -20,10 +23,15 @@ _REPLY = (
 _MAX_HEAD = 64 * 1024
 
 
+REPLY_SIZE = len(_REPLY)
+"""The exact size of every answer, for the raw-socket limit contenders."""
+
+
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
+        self._delay = delay
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -48,20 +56,36 @@ class _Connection(asyncio.Protocol):
             if len(self._buffer) < total:
                 return
             del self._buffer[:total]
+            if self._delay:
+                asyncio.get_running_loop().call_later(self._delay, self._reply)
+            else:
+                self._transport.write(_REPLY)
+
+    def _reply(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.write(_REPLY)
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, delay: float, tls: ssl.SSLContext | None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Connection, "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(
+        lambda: _Connection(delay), "127.0.0.1", port, backlog=1024, ssl=tls
+    )
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    """Serve until killed; the port (0 = any free one) comes from argv."""
-    asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    """Serve until killed; the port (0 = any free one), delay and certificate come from argv."""
+    args = sys.argv[1:]
+    port = int(args[0]) if args else 0
+    delay = float(args[1]) if len(args) > 1 else 0.0
+    tls = None
+    if len(args) > 3:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args[2], args[3])
+    asyncio.run(_serve(port, delay, tls))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
-from benchmarks.payloads import API_KEY, FLAT_PAIRS, PARAMS, RESPONSE_BODY
+from benchmarks.payloads import API_KEY, FLAT_PAIRS, PARAMS, RESPONSE_BODY, fair_encode
 from benchmarks.stubs import StripeStubClient, StubTransport
 from lattice_stripe import Client
 from lattice_stripe.core.codec import decode_session, encode_session_params
@@ -28,6 +28,17 @@ def _stdlib_floor() -> None:
 def test_stdlib_floor(benchmark: Benchmark) -> None:
     """The floor: urllib.parse.urlencode of the flattened params plus json.loads of the reply."""
     benchmark(_stdlib_floor)
+
+
+def _fair_floor() -> None:
+    fair_encode(PARAMS)
+    json.loads(RESPONSE_BODY)
+
+
+@pytest.mark.benchmark(group="overhead")
+def test_fair_floor(benchmark: Benchmark) -> None:
+    """The fair floor: an encoder written for exactly these params, plus json.loads of the reply."""
+    benchmark(_fair_floor)
 
 
 @pytest.mark.benchmark(group="overhead")

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from lattice_stripe import AsyncClient, Client
 from lattice_stripe.adapters.recording import RecordingTransport
+from services import postgres_server, redis_server  # noqa: F401  (session fixtures)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -84,3 +85,13 @@ async def http() -> "AsyncIterator[aiohttp.ClientSession]":
 
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """Inner pytest runs without pytest-django: this session set Django up for the test project
+    (pyproject.toml), once per process, and a downstream project has no such settings."""
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    # Pytester clears PYTEST_ADDOPTS when it starts; set after it, it reaches every inner run.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:django")
+    return pytester

@@ -17,6 +17,7 @@ import itertools
 import json
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -104,7 +105,9 @@ class Wire:
                 return True
             readable, _, _ = select.select([self._sock], [], [], min(left, 0.05))
             if readable:
-                if not self._sock.recv(1, socket.MSG_PEEK):
+                # The plain socket's recv, even under TLS: a peek at the raw
+                # bytes tells a hang-up from data without decrypting anything.
+                if not socket.socket.recv(self._sock, 1, socket.MSG_PEEK):
                     return False
                 # Bytes from the client (not EOF): keep waiting without spinning.
                 self._stopping.wait(min(left, 0.05))
@@ -356,12 +359,18 @@ class _Connection:
 
 
 class FaultServer:
-    """The server. Use as a context manager; :attr:`base_url` is ``http://127.0.0.1:<port>``."""
+    """The server. Use as a context manager; :attr:`base_url` is ``http://127.0.0.1:<port>``.
 
-    def __init__(self) -> None:
+    Given ``tls`` (a server-side context), it speaks HTTPS and its
+    :attr:`base_url` starts with ``https://``.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port: int = self._listener.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._script: deque[Action] = deque()
@@ -404,6 +413,12 @@ class FaultServer:
             return len(self._connections)
 
     @property
+    def ended_count(self) -> int:
+        """How many accepted connections have ended (by either side)."""
+        with self._lock:
+            return sum(connection.ended.is_set() for connection in self._connections)
+
+    @property
     def bytes_sent(self) -> list[int]:
         """Response bytes the server managed to write, per connection."""
         with self._lock:
@@ -444,9 +459,11 @@ class FaultServer:
         # Replies go out in several writes; Nagle's algorithm would hold each
         # back for the client's delayed ACK and add 40 ms to every exchange.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        wire = connection.wire = Wire(sock, self._stopping)
         buffer = b""
         try:
+            if self._tls is not None:
+                sock = connection.sock = self._tls.wrap_socket(sock, server_side=True)
+            wire = connection.wire = Wire(sock, self._stopping)
             while not self._stopping.is_set():
                 request, buffer = self._read_request(sock, buffer, connection.index)
                 if request is None:

@@ -269,15 +269,14 @@ def test_settings_are_read_at_commit_not_at_include() -> None:
     assert config.registry[SETTINGS_KEY].timeout == 7.0
 
 
-def test_production_uses_one_urllib3_client_per_application() -> None:
-    """Without a transport set, the app's single Client sends through urllib3."""
-    pytest.importorskip("urllib3")
+def test_production_uses_one_default_client_per_application() -> None:
+    """Without a transport set, the app's single Client sends through the stdlib transport."""
     config = Configurator(settings={"lattice_stripe.api_key": "sk_test_x"})
     config.include("lattice_stripe.contrib.pyramid")
     config.commit()
     client = get_client(config.registry)
     assert isinstance(client, Client)
-    assert "transport=Urllib3Transport" in repr(client)
+    assert "transport=StdlibTransport" in repr(client)
     assert get_client(config.registry) is client
     client.close()
 
@@ -813,3 +812,40 @@ def test_a_store_failing_to_record_completion_raises_500_and_the_retry_runs(
     assert any(record.exc_info for record in caplog.records)
     assert post_event(app, body).json == {"outcome": "processed"}
     assert calls == ["evt_1", "evt_1"]
+
+
+def test_the_webhook_view_claims_events_for_the_lease_it_is_given() -> None:
+    """lease_seconds reaches the store's claim of each event."""
+    leases: list[float] = []
+
+    class RecordingStore(InMemoryEventStore):
+        def claim(self, event_id: str, lease_seconds: float = 0.0) -> bool:
+            leases.append(lease_seconds)
+            return super().claim(event_id, lease_seconds)
+
+    app = make_app(
+        handlers={"customer.subscription.updated": lambda event: None},
+        webhook_options={"store": RecordingStore(), "lease_seconds": 42.0},
+    )
+    assert post_event(app, event_body("customer.subscription.updated")).json == {
+        "outcome": "processed"
+    }
+    assert leases == [42.0]
+
+
+def test_an_async_event_store_is_refused_by_the_synchronous_view() -> None:
+    """Pyramid views are synchronous: an async store stops the configuration, saying why."""
+
+    class AsyncStore:
+        async def claim(self, event_id: str, lease_seconds: float) -> bool:
+            return True
+
+        async def complete(self, event_id: str) -> None: ...
+
+        async def is_complete(self, event_id: str) -> bool:
+            return False
+
+        async def release(self, event_id: str) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="synchronous event store"):
+        make_app(handlers={}, webhook_options={"store": AsyncStore()})

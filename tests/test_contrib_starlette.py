@@ -151,7 +151,7 @@ def test_the_default_transport_is_aiohttp() -> None:
     with TestClient(app) as client:
         client.get("/")
     [description] = shown
-    assert "transport=AiohttpTransport" in description
+    assert "transport=AsyncioTransport" in description
     assert API_KEY not in description
 
 
@@ -665,7 +665,7 @@ def test_a_custom_store_decides_what_is_a_duplicate(fake: RecordingTransport) ->
     """A store that has seen everything makes every delivery a duplicate."""
 
     class SeenItAll:
-        def claim(self, event_id: str) -> bool:
+        def claim(self, event_id: str, lease_seconds: float) -> bool:
             return False
 
         def complete(self, event_id: str) -> None:
@@ -695,9 +695,9 @@ def test_the_event_store_is_called_off_the_event_loop_thread(fake: RecordingTran
     store_threads: dict[str, int] = {}
 
     class DatabaseStore(InMemoryEventStore):
-        def claim(self, event_id: str) -> bool:
+        def claim(self, event_id: str, lease_seconds: float = 300.0) -> bool:
             store_threads["claim"] = threading.get_ident()
-            return super().claim(event_id)
+            return super().claim(event_id, lease_seconds)
 
         def complete(self, event_id: str) -> None:
             store_threads["complete"] = threading.get_ident()
@@ -938,3 +938,96 @@ def test_a_store_failing_to_record_completion_answers_500_and_the_retry_runs(
     assert (failed.status_code, failed.json()) == (500, {"outcome": "store_failed"})
     assert (retried.status_code, retried.json()) == (200, {"outcome": "processed"})
     assert calls == ["evt_1", "evt_1"]
+
+
+def test_an_async_event_store_is_awaited_on_the_event_loop(fake: RecordingTransport) -> None:
+    """An async store's calls run on the loop's thread, not the thread pool, with the lease."""
+    threads: dict[str, int] = {}
+    leases: list[float] = []
+    inner = InMemoryEventStore()
+
+    class AsyncStore:
+        async def claim(self, event_id: str, lease_seconds: float) -> bool:
+            threads["claim"] = threading.get_ident()
+            leases.append(lease_seconds)
+            return inner.claim(event_id, lease_seconds)
+
+        async def complete(self, event_id: str) -> None:
+            threads["complete"] = threading.get_ident()
+            inner.complete(event_id)
+
+        async def is_complete(self, event_id: str) -> bool:
+            return inner.is_complete(event_id)
+
+        async def release(self, event_id: str) -> None:
+            threads["release"] = threading.get_ident()
+            inner.release(event_id)
+
+    loop_threads: list[int] = []
+
+    async def failing_once(event: Event) -> None:
+        loop_threads.append(threading.get_ident())
+        if len(loop_threads) == 1:
+            raise RuntimeError("the first delivery fails")
+
+    app = build_app(
+        fake,
+        handlers={"customer.subscription.deleted": failing_once},
+        webhook_options={"store": AsyncStore(), "lease_seconds": 30.0},
+    )
+    body = event_body("customer.subscription.deleted")
+    with running(app) as client:
+        assert post_event(client, body).json() == {"outcome": "handler_failed"}
+        assert post_event(client, body).json() == {"outcome": "processed"}
+        assert post_event(client, body).json() == {"outcome": "duplicate"}
+    assert set(threads.values()) == {loop_threads[0]}
+    assert set(threads) == {"claim", "complete", "release"}
+    assert leases == [30.0, 30.0, 30.0]
+
+
+async def test_a_cancelled_delivery_releases_its_claim_in_an_async_store() -> None:
+    """Cancelled mid-handler (a shutting-down server): the async store's claim is released."""
+    inner = InMemoryEventStore()
+    started = asyncio.Event()
+
+    class AsyncStore:
+        async def claim(self, event_id: str, lease_seconds: float) -> bool:
+            return inner.claim(event_id, lease_seconds)
+
+        async def complete(self, event_id: str) -> None:
+            inner.complete(event_id)
+
+        async def is_complete(self, event_id: str) -> bool:
+            return inner.is_complete(event_id)
+
+        async def release(self, event_id: str) -> None:
+            inner.release(event_id)
+
+    async def hang(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    endpoint = webhook_endpoint(
+        SECRET, {"customer.subscription.deleted": hang}, store=AsyncStore(), clock=lambda: NOW
+    )
+    body = event_body("customer.subscription.deleted")
+    header = generate_signature_header(body, SECRET, timestamp=NOW)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/stripe/webhook",
+        "headers": [(b"stripe-signature", header.encode())],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    delivery: asyncio.Future[Response] = asyncio.ensure_future(endpoint(Request(scope, receive)))
+    await started.wait()
+    assert inner.claim("evt_1") is False  # held by the running handler
+    delivery.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    for _ in range(20):  # the release runs as a task of its own
+        await asyncio.sleep(0)
+    assert inner.claim("evt_1") is True

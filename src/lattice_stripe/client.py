@@ -201,8 +201,9 @@ class Client(_Settings):
     """The synchronous client. One per application; it owns its transport.
 
     ``transport`` defaults to a new
-    :class:`~lattice_stripe.adapters.urllib3.Urllib3Transport` (the
-    ``lattice-stripe[urllib3]`` extra). ``sleep``, ``random`` and
+    :class:`~lattice_stripe.adapters.stdlib.StdlibTransport` (the standard
+    library only; :class:`~lattice_stripe.adapters.urllib3.Urllib3Transport`
+    for urllib3's features). ``sleep``, ``random`` and
     ``idempotency_key_factory`` are injectable for deterministic tests.
     """
 
@@ -240,9 +241,9 @@ class Client(_Settings):
                 idempotency_key_factory=idempotency_key_factory,
             )
             if transport is None:
-                from lattice_stripe.adapters.urllib3 import Urllib3Transport
+                from lattice_stripe.adapters.stdlib import StdlibTransport
 
-                transport = Urllib3Transport()
+                transport = StdlibTransport()
             self._transport: SyncTransport = transport
             self._sleep = sleep
             self.billing_portal = BillingPortal(
@@ -303,9 +304,9 @@ class AsyncClient(_Settings):
     """The asyncio client: the same API as :class:`Client`, awaited.
 
     ``transport`` defaults to a new
-    :class:`~lattice_stripe.adapters.aiohttp.AiohttpTransport` (the
-    ``lattice-stripe[aiohttp]`` extra), whose session is created lazily inside
-    the running loop.
+    :class:`~lattice_stripe.adapters.asyncio.AsyncioTransport` (asyncio only,
+    bound to the loop that first uses it;
+    :class:`~lattice_stripe.adapters.aiohttp.AiohttpTransport` for aiohttp).
     """
 
     def __init__(
@@ -342,9 +343,9 @@ class AsyncClient(_Settings):
                 idempotency_key_factory=idempotency_key_factory,
             )
             if transport is None:
-                from lattice_stripe.adapters.aiohttp import AiohttpTransport
+                from lattice_stripe.adapters.asyncio import AsyncioTransport
 
-                transport = AiohttpTransport()
+                transport = AsyncioTransport()
             self._transport: AsyncTransport = transport
             if sleep is None:
                 import asyncio  # here, so that the sync client never pays for importing asyncio

@@ -1,5 +1,7 @@
-"""Transports behind the core's ports: urllib3 (sync), aiohttp (async), and a recording fake.
+"""Transports behind the core's ports, and a recording fake.
 
-Each real adapter lives in its own module so importing one never imports the
-other's library.
+stdlib (sync) and asyncio (async), the clients' defaults, need only the
+standard library; urllib3 (sync) and aiohttp (async) need their extras. Each
+real adapter lives in its own module so importing one never imports another's
+library.
 """

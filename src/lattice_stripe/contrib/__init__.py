@@ -1,7 +1,8 @@
-"""Framework integrations: :mod:`lattice_stripe.contrib.starlette` and
-:mod:`lattice_stripe.contrib.pyramid`.
+"""Framework integrations: :mod:`lattice_stripe.contrib.starlette`,
+:mod:`lattice_stripe.contrib.pyramid`, :mod:`lattice_stripe.contrib.django` and
+:mod:`lattice_stripe.contrib.flask`.
 
-This module holds what both share and nothing framework-specific: the
+This module holds what they share and nothing framework-specific: the
 choice of return URL and the session parameters, the headers of a portal
 redirect, how a failed session creation becomes a redirect back with a
 user-safe message, and the log line of a failed webhook handler.
@@ -19,8 +20,8 @@ import attrs
 from lattice_stripe.core.errors import (
     APIConnectionError,
     APIError,
+    LatticeStripeError,
     RateLimitError,
-    StripeError,
     ValidationError,
 )
 from lattice_stripe.core.webhooks import Event
@@ -38,6 +39,7 @@ __all__ = [
     "error_redirect_url",
     "log_handler_failure",
     "log_refused_portal",
+    "portal_error_code",
     "portal_error_message",
     "portal_session_params",
 ]
@@ -201,19 +203,25 @@ def portal_session_params(
     return {**params, "customer": customer, "return_url": return_url}
 
 
-def error_redirect_url(return_url: str, error: StripeError | APIConnectionError) -> str:
-    """Log ``error`` and return ``return_url`` with a user-safe error code added to its query.
+def portal_error_code(error: LatticeStripeError) -> str:
+    """The user-safe code of a failed session creation: busy or unreachable Stripe
+    (connection failures, rate limits, 5xx) is ``unavailable``, anything else ``failed``."""
+    if isinstance(error, APIConnectionError | RateLimitError | APIError):
+        return "unavailable"
+    return "failed"
 
-    Busy or unreachable Stripe (connection failures, rate limits, 5xx) is
-    ``unavailable``, anything else ``failed``.
+
+def error_redirect_url(return_url: str, error: LatticeStripeError) -> str:
+    """Log ``error`` and return ``return_url`` with its :func:`portal_error_code` in the query.
+
+    A :class:`~lattice_stripe.ValidationError` (a bug in the call or the
+    configuration, such as an ``http://`` return URL) is logged as an error,
+    Stripe's and the network's failures as warnings.
     """
-    code = (
-        "unavailable"
-        if isinstance(error, APIConnectionError | RateLimitError | APIError)
-        else "failed"
-    )
+    code = portal_error_code(error)
     # Error messages are scrubbed of keys and portal URLs by construction.
-    logger.warning("billing portal session not created (%s): %s", type(error).__name__, error)
+    level = logging.ERROR if isinstance(error, ValidationError) else logging.WARNING
+    logger.log(level, "billing portal session not created (%s): %s", type(error).__name__, error)
     parts = urlsplit(return_url)
     query = [
         (key, value)

@@ -12,13 +12,14 @@
         lifespan=stripe_lifespan(os.environ["STRIPE_SECRET_KEY"]),
     )
 
-:func:`stripe_lifespan` opens one :class:`~lattice_stripe.AsyncClient` (aiohttp
-transport unless given another) for the life of the app and puts it in the
+:func:`stripe_lifespan` opens one :class:`~lattice_stripe.AsyncClient` (the
+standard-library asyncio transport unless given another) for the life of the app and puts it in the
 lifespan state; :func:`redirect_to_portal` creates a session and answers 303 to
 it; :func:`webhook_endpoint` verifies, de-duplicates and dispatches events.
 Needs the ``lattice-stripe[starlette]`` extra.
 """
 
+import asyncio
 import contextlib
 import inspect
 import time
@@ -52,8 +53,11 @@ from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import AsyncTransport, Clock
 from lattice_stripe.core.redaction import Secret, clear_frame_locals
 from lattice_stripe.core.webhooks import (
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
+    AsyncEventStore,
+    Delivery,
     EventStore,
     WebhookHandler,
     WebhookReceiver,
@@ -105,7 +109,7 @@ def stripe_lifespan(
     """A lifespan that owns one :class:`~lattice_stripe.AsyncClient`, closed at shutdown.
 
     The client is built at startup (a bad ``api_key`` fails the start, not the
-    first request). ``transport`` defaults to aiohttp; pass a
+    first request). ``transport`` defaults to the asyncio one; pass a
     :class:`~lattice_stripe.adapters.recording.RecordingTransport` in tests.
     ``allow_http_localhost`` accepts ``http://localhost`` return URLs, for local
     development with test keys only. ``allowed_hosts`` lists the host names a
@@ -302,20 +306,25 @@ def webhook_endpoint(
     secrets: str | Iterable[str],
     handlers: Mapping[str, WebhookHandler],
     *,
-    store: EventStore | None = None,
+    store: EventStore | AsyncEventStore | None = None,
     tolerance: int = DEFAULT_TOLERANCE,
     clock: Clock = time.time,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Endpoint:
     """The Stripe webhook endpoint: mount it with ``methods=["POST"]``.
 
     It verifies the raw body against ``secrets`` (several while rolling a
     secret), skips events already handled (``store``, in memory by default),
     and runs ``handlers[event.type]``: a coroutine function is awaited, a plain
-    function runs in the thread pool, as do the calls to ``store``. Answers 400
-    to a bad signature, 500 if the handler raised (logged; Stripe retries), 200
-    otherwise, including unhandled types and duplicates. See
-    :class:`~lattice_stripe.core.webhooks.WebhookReceiver`.
+    function runs in the thread pool, as do the calls to a synchronous
+    ``store``; an :class:`~lattice_stripe.core.webhooks.AsyncEventStore`
+    (``AsyncPostgresEventStore``, ``AsyncRedisEventStore``) is awaited on the
+    loop. Each event is claimed for ``lease_seconds``: if the worker dies
+    mid-handler, a redelivery after that is handled. Answers 400 to a bad
+    signature, 500 if the handler raised (logged; Stripe retries), 409 while
+    another worker handles the same event, 200 otherwise, including unhandled
+    types and duplicates. See :class:`~lattice_stripe.core.webhooks.WebhookReceiver`.
     """
     receiver = WebhookReceiver(
         secrets,
@@ -324,7 +333,10 @@ def webhook_endpoint(
         tolerance=tolerance,
         clock=clock,
         max_body_bytes=max_body_bytes,
+        lease_seconds=lease_seconds,
     )
+    if receiver.is_async:
+        return _async_store_endpoint(receiver)
 
     async def endpoint(request: Request) -> Response:
         payload = await _read_bounded(request, receiver.max_body_bytes)
@@ -342,10 +354,43 @@ def webhook_endpoint(
             return _response(await run_in_threadpool(receiver.failed, outcome))
         except BaseException:
             # Cancelled (the server is shutting down): left claimed, every
-            # redelivery would be answered 409 until Stripe gives up. Called
+            # redelivery would be answered 409 until the lease runs out. Called
             # here: a cancelled task can no longer await the thread pool.
             receiver.failed(outcome)
             raise
         return _response(await run_in_threadpool(receiver.succeeded, outcome))
 
     return endpoint
+
+
+def _async_store_endpoint(receiver: WebhookReceiver) -> Endpoint:
+    """The webhook endpoint over an asynchronous event store, awaited on the loop."""
+
+    async def endpoint(request: Request) -> Response:
+        payload = await _read_bounded(request, receiver.max_body_bytes)
+        outcome = await receiver.areceive(payload, request.headers.get("stripe-signature"))
+        if isinstance(outcome, WebhookReply):
+            return _response(outcome)
+        try:
+            await _call(outcome.handler, outcome.event)
+        except Exception:
+            log_handler_failure(outcome.event)
+            return _response(await receiver.afailed(outcome))
+        except BaseException:
+            # Cancelled: the release runs as a task of its own, which the
+            # cancellation of this one does not reach; else the lease frees it.
+            _release_later(receiver, outcome)
+            raise
+        return _response(await receiver.asucceeded(outcome))
+
+    return endpoint
+
+
+_pending_releases: set["asyncio.Task[WebhookReply]"] = set()
+
+
+def _release_later(receiver: WebhookReceiver, delivery: Delivery) -> None:
+    task = asyncio.get_running_loop().create_task(receiver.afailed(delivery))
+    # The loop keeps only a weak reference to a task: hold it until it is done.
+    _pending_releases.add(task)
+    task.add_done_callback(_pending_releases.discard)

@@ -33,6 +33,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "CardError",
+    "EventStoreError",
     "IdempotencyError",
     "InvalidRequestError",
     "LatticeStripeError",
@@ -241,6 +242,15 @@ class APIConnectionError(LatticeStripeError):
 
 def _rebuild_connection_error(message: str, should_retry: bool) -> APIConnectionError:
     return APIConnectionError(message, should_retry=should_retry)
+
+
+class EventStoreError(LatticeStripeError):
+    """A webhook event store's database or server failed (unreachable, locked, refused).
+
+    The message names the store and the step; the driver's own exception is
+    chained as ``__cause__``. A webhook endpoint answers such a failure with a
+    non-2xx, so that Stripe delivers the event again.
+    """
 
 
 class SignatureVerificationError(LatticeStripeError):

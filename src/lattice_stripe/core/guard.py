@@ -152,47 +152,75 @@ def _exact(value: Any, path: str) -> Any:
     A ``str`` or ``int`` subclass can answer ``+`` or ``format`` differently
     from what the checks saw, and a container can iterate differently the
     second time: the encoder only ever gets these copies. A container that
-    raises while it is read is a ValidationError naming its path.
+    raises while it is read is a ValidationError naming its path. Paths are
+    only built for containers, the only values that can raise.
     """
     cls = type(value)
     if cls in _EXACT:
         return value
+    if cls is dict:
+        # An exact dict cannot iterate differently; only its contents may need copies.
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            exact_key = key if type(key) is str else _exact(key, path)
+            exact_item = (
+                item
+                if type(item) in _EXACT
+                else _exact(item, _join(path, key) if isinstance(key, str) else path)
+            )
+            if exact_key is not key or exact_item is not item:
+                if changed is None:
+                    changed = {}
+                changed[key] = (exact_key, exact_item)
+        if changed is None:
+            return value
+        return {
+            changed[key][0] if key in changed else key: changed[key][1] if key in changed else item
+            for key, item in value.items()
+        }
+    if cls is tuple or cls is list:
+        entries = value
     # Subclasses of the builtins: their base type's own method makes the exact copy.
-    if issubclass(cls, str):
+    elif issubclass(cls, str):
         return str.__str__(value)
-    if issubclass(cls, bool):
+    elif issubclass(cls, bool):
         return bool(value)
-    if issubclass(cls, int):
+    elif issubclass(cls, int):
         return int.__int__(value)
-    if issubclass(cls, float):
+    elif issubclass(cls, float):
         return float.__float__(value)
-    if cls in _PARAM_CLASSES:
-        changed = {}
+    elif cls in _PARAM_CLASSES:
+        updates = {}
         for field in attrs.fields(cls):
             if field.init:
                 item = getattr(value, field.name)
-                exact = _exact(item, _join(path, field.name))
-                if exact is not item:
-                    changed[field.name] = exact
-        return attrs.evolve(value, **changed) if changed else value
-    if isinstance(value, Mapping):
+                if type(item) not in _EXACT:
+                    exact = _exact(item, _join(path, field.name))
+                    if exact is not item:
+                        updates[field.name] = exact
+        return attrs.evolve(value, **updates) if updates else value
+    elif isinstance(value, Mapping):
         try:
             items = list(value.items())
         except Exception:
             _unreadable(path, "mapping")
-        copy = {
-            _exact(key, path): _exact(item, _join(path, key) if isinstance(key, str) else path)
-            for key, item in items
-        }
-        return value if cls is dict and _same(copy.values(), value.values()) else copy
-    if isinstance(value, list | tuple):
+        return (
+            _exact(dict(items), path)
+            if all(type(k) is str for k, _ in items)
+            else {_exact(key, path): _exact(item, path) for key, item in items}
+        )
+    elif isinstance(value, list | tuple):
         try:
             entries = list(value)
         except Exception:
             _unreadable(path, "list")
-        exact = tuple(_exact(entry, f"{path}[{index}]") for index, entry in enumerate(entries))
-        return value if cls is tuple and _same(exact, value) else exact
-    return value
+    else:
+        return value
+    exact_entries = tuple(
+        entry if type(entry) in _EXACT else _exact(entry, f"{path}[{index}]")
+        for index, entry in enumerate(entries)
+    )
+    return value if cls is tuple and _same(exact_entries, value) else exact_entries
 
 
 def _same(copies: Iterable[object], originals: Iterable[object]) -> bool:

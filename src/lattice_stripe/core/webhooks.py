@@ -23,30 +23,36 @@ body, run the handler and write the reply.
 
 import hashlib
 import hmac
+import inspect
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import attrs
 
-from lattice_stripe.core.errors import SignatureVerificationError
+from lattice_stripe.core.errors import SignatureVerificationError, ValidationError
 from lattice_stripe.core.ports import Clock
 
 _logger = logging.getLogger("lattice_stripe.webhooks")
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PRUNE_BATCH",
+    "DEFAULT_RETENTION_SECONDS",
     "DEFAULT_TOLERANCE",
     "MAX_HEADER_LENGTH",
     "CancellationDetails",
     "Card",
     "Customer",
     "Delivery",
+    "AsyncEventStore",
     "Event",
     "EventStore",
     "InMemoryEventStore",
@@ -59,13 +65,28 @@ __all__ = [
     "WebhookReply",
     "compute_signature",
     "construct_event",
+    "check_prune_batch",
+    "check_seconds",
     "generate_signature_header",
+    "is_async_store",
     "verify_signature",
 ]
 
 DEFAULT_TOLERANCE = 300
 MAX_HEADER_LENGTH = 8192
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_LEASE_SECONDS = 300.0
+"""How long a claim holds an event against redeliveries: five minutes.
+
+Longer than a handler should ever run (Stripe itself gives up on an endpoint
+after about 10 s and retries later), short enough that an event whose worker
+crashed mid-handler is handled again on one of Stripe's next retries, which
+come minutes to hours apart.
+"""
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600.0
+"""How long a completed event ID is remembered: 30 days, ten times Stripe's 3-day retry window."""
+DEFAULT_PRUNE_BATCH = 100
+"""The most expired IDs a store forgets in one call, so that no call is ever slow."""
 # Ten digits last until the year 2286; a longer ``t`` is an attack on int().
 _MAX_TIMESTAMP_DIGITS = 12
 
@@ -539,15 +560,22 @@ WebhookHandler = Callable[[Event], object]
 class EventStore(Protocol):
     """Remembers which events were handled, so a redelivery is not handled twice.
 
-    ``claim`` records an event ID and says whether it was new (one atomic step:
-    an ``INSERT`` that ignores conflicts); ``complete`` marks it handled;
-    ``release`` forgets it again after its handler failed, so that Stripe's
-    retry is handled; ``is_complete`` tells a finished event from one whose
-    handler is still running (a concurrent redelivery of that one must not be
-    acknowledged, or it would be lost if the running handler then fails).
+    ``claim`` takes an event for ``lease_seconds`` and says whether it got it,
+    in one atomic step: ``True`` for an event never seen, one released, or one
+    whose earlier claim's lease ran out (its worker crashed or hung);
+    ``False`` while it is completed or claimed under a live lease.
+    ``complete`` marks it handled, durably; ``release`` frees a claim after
+    its handler failed, so that Stripe's retry is handled; ``is_complete``
+    tells a finished event from one whose handler is still running (a
+    concurrent redelivery of that one must not be acknowledged, or it would be
+    lost if the running handler then fails).
+
+    The shipped stores also forget completed IDs after a retention period
+    (:data:`DEFAULT_RETENTION_SECONDS`), a bounded number per call, so that
+    no clean-up job is needed.
     """
 
-    def claim(self, event_id: str) -> bool: ...
+    def claim(self, event_id: str, lease_seconds: float) -> bool: ...
 
     def complete(self, event_id: str) -> None: ...
 
@@ -556,49 +584,140 @@ class EventStore(Protocol):
     def release(self, event_id: str) -> None: ...
 
 
+class AsyncEventStore(Protocol):
+    """:class:`EventStore` with coroutine methods, for an asyncio database driver.
+
+    The Starlette endpoint awaits such a store on the event loop instead of
+    calling it in the thread pool.
+    """
+
+    async def claim(self, event_id: str, lease_seconds: float) -> bool: ...
+
+    async def complete(self, event_id: str) -> None: ...
+
+    async def is_complete(self, event_id: str) -> bool: ...
+
+    async def release(self, event_id: str) -> None: ...
+
+
+def is_async_store(store: object) -> bool:
+    """Whether ``store``'s methods are coroutine functions (an :class:`AsyncEventStore`)."""
+    return inspect.iscoroutinefunction(getattr(store, "claim", None))
+
+
+def check_seconds(field: str, seconds: float) -> float:
+    """``seconds`` if a positive, finite number (a lease, a retention); else ValidationError."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds < math.inf
+    ):
+        raise ValidationError(field, "expected a positive, finite number of seconds")
+    return float(seconds)
+
+
+def check_prune_batch(prune_batch: int) -> int:
+    """``prune_batch`` if it is a whole number of at least 1; else ValidationError."""
+    if isinstance(prune_batch, bool) or not isinstance(prune_batch, int) or prune_batch < 1:
+        raise ValidationError("prune_batch", "expected a whole number of at least 1")
+    return prune_batch
+
+
+@attrs.define
+class _Entry:
+    """An event's state in memory: claimed until ``deadline``, or completed at ``completed_at``."""
+
+    deadline: float
+    completed_at: float | None = None
+
+
 class InMemoryEventStore:
     """An :class:`EventStore` in this process's memory, holding the newest ``max_size`` IDs.
 
-    Stripe retries for up to three days; an app with several processes, or that
-    restarts, should keep the IDs in its database instead. Thread-safe.
+    Good for one process. Stripe retries for up to three days; an app with
+    several processes, or that restarts, needs a shared store
+    (:mod:`lattice_stripe.adapters.stores`). Thread-safe. Leases and retention
+    are timed on ``clock`` (``time.monotonic`` unless given); completed IDs
+    older than ``retention_seconds`` are forgotten, at most ``prune_batch``
+    per :meth:`complete`.
     """
 
-    def __init__(self, max_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        max_size: int = 10_000,
+        *,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        prune_batch: int = DEFAULT_PRUNE_BATCH,
+        clock: Clock = time.monotonic,
+    ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._max_size = max_size
-        self._ids: OrderedDict[str, bool] = OrderedDict()
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # Completed IDs in the order they completed: the oldest are pruned first.
+        self._completed: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, event_id: str) -> bool:
-        """Record ``event_id``; ``False`` if it was already there."""
+    def claim(self, event_id: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """Take ``event_id`` for ``lease_seconds``; ``False`` if completed or claimed and live."""
         with self._lock:
-            if event_id in self._ids:
+            now = self._clock()
+            entry = self._entries.get(event_id)
+            if entry is not None and (entry.completed_at is not None or entry.deadline > now):
                 return False
-            self._ids[event_id] = False
-            if len(self._ids) > self._max_size:
-                self._ids.popitem(last=False)
+            self._entries[event_id] = _Entry(deadline=now + lease_seconds)
+            self._entries.move_to_end(event_id)
+            if len(self._entries) > self._max_size:
+                oldest, _ = self._entries.popitem(last=False)
+                self._completed.pop(oldest, None)
             return True
 
     def complete(self, event_id: str) -> None:
-        """Mark ``event_id`` handled."""
+        """Mark ``event_id`` handled; forget up to ``prune_batch`` expired ones."""
         with self._lock:
-            if event_id in self._ids:
-                self._ids[event_id] = True
+            now = self._clock()
+            entry = self._entries.get(event_id)
+            if entry is not None:
+                entry.completed_at = now
+                self._completed[event_id] = now
+                self._completed.move_to_end(event_id)
+            self._prune(now, self._prune_batch)
 
     def is_complete(self, event_id: str) -> bool:
-        """``True`` once ``event_id``'s handler has succeeded."""
+        """``True`` once ``event_id``'s handler has succeeded (and until it is pruned)."""
         with self._lock:
-            return self._ids.get(event_id, False)
+            entry = self._entries.get(event_id)
+            return entry is not None and entry.completed_at is not None
 
     def release(self, event_id: str) -> None:
-        """Forget ``event_id``."""
+        """Forget a claim on ``event_id`` that was not completed."""
         with self._lock:
-            self._ids.pop(event_id, None)
+            entry = self._entries.get(event_id)
+            if entry is not None and entry.completed_at is None:
+                del self._entries[event_id]
+
+    def prune(self, limit: int = DEFAULT_PRUNE_BATCH) -> int:
+        """Forget up to ``limit`` IDs completed more than ``retention_seconds`` ago; how many."""
+        with self._lock:
+            return self._prune(self._clock(), limit)
+
+    def _prune(self, now: float, limit: int) -> int:
+        removed = 0
+        while self._completed and removed < limit:
+            event_id, completed_at = next(iter(self._completed.items()))
+            if now - completed_at < self._retention:
+                break
+            del self._completed[event_id]
+            self._entries.pop(event_id, None)
+            removed += 1
+        return removed
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._ids)
+            return len(self._entries)
 
     def __repr__(self) -> str:
         return f"InMemoryEventStore(size={len(self)}, max_size={self._max_size})"
@@ -648,9 +767,14 @@ class WebhookReceiver:
             return receiver.failed(outcome)     # 500: Stripe will retry
         return receiver.succeeded(outcome)
 
+    With an :class:`AsyncEventStore`, await :meth:`areceive`,
+    :meth:`asucceeded` and :meth:`afailed` instead.
+
     ``secrets`` (several while rolling a secret), ``tolerance`` and ``clock``
     are those of :func:`verify_signature`; ``store`` defaults to an
-    :class:`InMemoryEventStore`; bodies over ``max_body_bytes`` are refused.
+    :class:`InMemoryEventStore`; each event is claimed for ``lease_seconds``
+    (a crashed worker's event is handled again once that has passed); bodies
+    over ``max_body_bytes`` are refused.
     """
 
     def __init__(
@@ -658,10 +782,11 @@ class WebhookReceiver:
         secrets: str | Iterable[str],
         handlers: Mapping[str, WebhookHandler],
         *,
-        store: EventStore | None = None,
+        store: EventStore | AsyncEventStore | None = None,
         tolerance: int = DEFAULT_TOLERANCE,
         clock: Clock = time.time,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self._secrets = tuple(_secret_list(secrets))
         if any(secret != secret.strip() for secret in self._secrets):
@@ -671,13 +796,27 @@ class WebhookReceiver:
                 "a webhook signing secret has leading or trailing whitespace; strip it"
             )
         self._handlers = dict(handlers)
-        self.store: EventStore = InMemoryEventStore() if store is None else store
+        self.store: EventStore | AsyncEventStore = InMemoryEventStore() if store is None else store
+        self.is_async = is_async_store(self.store)
         self._tolerance = tolerance
         self._clock = clock
         self.max_body_bytes = max_body_bytes
+        self.lease_seconds = check_seconds("lease_seconds", lease_seconds)
 
-    def receive(self, payload: bytes, header: str | None) -> Delivery | WebhookReply:
-        """Verify ``payload``; return the :class:`Delivery` to run, or the reply to send now."""
+    def _sync_store(self) -> EventStore:
+        if self.is_async:
+            raise TypeError(
+                "this receiver's event store is asynchronous: await areceive, asucceeded "
+                "and afailed instead"
+            )
+        return cast(EventStore, self.store)
+
+    def _async_store(self) -> AsyncEventStore:
+        if not self.is_async:
+            raise TypeError("this receiver's event store is synchronous: call receive instead")
+        return cast(AsyncEventStore, self.store)
+
+    def _verify(self, payload: bytes, header: str | None) -> Delivery | WebhookReply:
         if len(payload) > self.max_body_bytes:
             return WebhookReply(status=413, outcome="body_too_large")
         try:
@@ -689,13 +828,29 @@ class WebhookReceiver:
         handler = self._handlers.get(event.type)
         if handler is None:
             return WebhookReply(status=200, outcome="ignored")
-        if not self.store.claim(event.id):
-            if self.store.is_complete(event.id):
-                return WebhookReply(status=200, outcome="duplicate")
-            # Still being handled elsewhere: a non-2xx makes Stripe deliver it
-            # again later, so nothing is lost if that handler fails.
-            return WebhookReply(status=409, outcome="in_progress")
         return Delivery(event=event, handler=handler)
+
+    def receive(self, payload: bytes, header: str | None) -> Delivery | WebhookReply:
+        """Verify ``payload``; return the :class:`Delivery` to run, or the reply to send now."""
+        outcome = self._verify(payload, header)
+        if isinstance(outcome, WebhookReply):
+            return outcome
+        store = self._sync_store()
+        event_id = outcome.event.id
+        if store.claim(event_id, self.lease_seconds):
+            return outcome
+        return _not_claimed(store.is_complete(event_id))
+
+    async def areceive(self, payload: bytes, header: str | None) -> Delivery | WebhookReply:
+        """:meth:`receive` for an :class:`AsyncEventStore`."""
+        outcome = self._verify(payload, header)
+        if isinstance(outcome, WebhookReply):
+            return outcome
+        store = self._async_store()
+        event_id = outcome.event.id
+        if await store.claim(event_id, self.lease_seconds):
+            return outcome
+        return _not_claimed(await store.is_complete(event_id))
 
     def succeeded(self, delivery: Delivery) -> WebhookReply:
         """Mark ``delivery`` handled; the reply once its handler has returned.
@@ -703,29 +858,68 @@ class WebhookReceiver:
         If the store cannot record it, the event is released and answered 500
         ``store_failed`` (logged with the store's exception): Stripe's retry
         runs the handler again, as Stripe's at-least-once delivery may anyway.
-        Left claimed, every redelivery would be answered 409 until Stripe gave up.
+        Left claimed, every redelivery would be answered 409 until its lease ran out.
         """
+        store = self._sync_store()
         event = delivery.event
         try:
-            self.store.complete(event.id)
+            store.complete(event.id)
         except Exception:
-            _logger.exception(
-                "recording webhook event %s (%s) as handled failed; "
-                "released and answered 500 so that Stripe retries",
-                event.type,
-                event.id,
-            )
+            _log_store_failure(event)
             try:
-                self.store.release(event.id)
+                store.release(event.id)
             except Exception:
                 _logger.exception("releasing webhook event %s failed too", event.id)
-            return WebhookReply(status=500, outcome="store_failed")
-        return WebhookReply(status=200, outcome="processed")
+            return _STORE_FAILED
+        return _PROCESSED
+
+    async def asucceeded(self, delivery: Delivery) -> WebhookReply:
+        """:meth:`succeeded` for an :class:`AsyncEventStore`."""
+        store = self._async_store()
+        event = delivery.event
+        try:
+            await store.complete(event.id)
+        except Exception:
+            _log_store_failure(event)
+            try:
+                await store.release(event.id)
+            except Exception:
+                _logger.exception("releasing webhook event %s failed too", event.id)
+            return _STORE_FAILED
+        return _PROCESSED
 
     def failed(self, delivery: Delivery) -> WebhookReply:
         """Forget ``delivery`` (so Stripe's retry is handled) and reply 500."""
-        self.store.release(delivery.event.id)
-        return WebhookReply(status=500, outcome="handler_failed")
+        self._sync_store().release(delivery.event.id)
+        return _HANDLER_FAILED
+
+    async def afailed(self, delivery: Delivery) -> WebhookReply:
+        """:meth:`failed` for an :class:`AsyncEventStore`."""
+        await self._async_store().release(delivery.event.id)
+        return _HANDLER_FAILED
 
     def __repr__(self) -> str:
         return f"WebhookReceiver(event_types={sorted(self._handlers)!r}, store={self.store!r})"
+
+
+_PROCESSED = WebhookReply(status=200, outcome="processed")
+_STORE_FAILED = WebhookReply(status=500, outcome="store_failed")
+_HANDLER_FAILED = WebhookReply(status=500, outcome="handler_failed")
+
+
+def _not_claimed(complete: bool) -> WebhookReply:
+    if complete:
+        return WebhookReply(status=200, outcome="duplicate")
+    # Still being handled elsewhere: a non-2xx makes Stripe deliver it again
+    # later, so nothing is lost if that handler fails (or its worker dies:
+    # the lease then runs out and a later delivery is handled).
+    return WebhookReply(status=409, outcome="in_progress")
+
+
+def _log_store_failure(event: Event) -> None:
+    _logger.exception(
+        "recording webhook event %s (%s) as handled failed; "
+        "released and answered 500 so that Stripe retries",
+        event.type,
+        event.id,
+    )

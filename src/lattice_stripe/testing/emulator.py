@@ -98,7 +98,7 @@ class EmulatorServer:
             self.webhook_url = before
 
     def client(self, **options: Any) -> Client:
-        """A :class:`~lattice_stripe.Client` for the emulator (urllib3 transport unless given).
+        """A :class:`~lattice_stripe.Client` for the emulator (the default transport).
 
         Close it: ``with stripe.client() as client: ...``.
         """
@@ -106,7 +106,7 @@ class EmulatorServer:
         return Client(self.api_key, base_url=self.base_url, **options)
 
     def async_client(self, **options: Any) -> AsyncClient:
-        """An :class:`~lattice_stripe.AsyncClient` for the emulator (aiohttp unless given).
+        """An :class:`~lattice_stripe.AsyncClient` for the emulator (the default transport).
 
         Close it: ``async with stripe.async_client() as client: ...``.
         """

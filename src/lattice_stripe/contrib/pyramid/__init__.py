@@ -17,7 +17,7 @@ expects stops the start with a ``ConfigurationError`` that names the setting.
 
 The include gives every request ``request.stripe_portal`` (a
 :class:`StripePortal` over one :class:`~lattice_stripe.Client` per
-application, urllib3 transport) and the configurator two directives:
+application, the default transport) and the configurator two directives:
 ``config.add_stripe_webhook_view(route_name, handlers)`` and
 ``config.set_stripe_transport(transport)``. For tests, include
 ``lattice_stripe.contrib.pyramid.testing`` instead. Needs the
@@ -59,12 +59,14 @@ from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import Clock, SyncTransport
 from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.webhooks import (
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
     EventStore,
     WebhookHandler,
     WebhookReceiver,
     WebhookReply,
+    is_async_store,
 )
 
 try:
@@ -316,7 +318,7 @@ class StripePortal:
 
 
 def set_stripe_transport(config: Configurator, transport: SyncTransport) -> None:
-    """Directive: send the client's requests through ``transport`` instead of urllib3."""
+    """Directive: send the client's requests through ``transport`` instead of the default."""
 
     def register() -> None:
         config.registry[TRANSPORT_KEY] = transport
@@ -342,6 +344,7 @@ def add_stripe_webhook_view(
     tolerance: int = DEFAULT_TOLERANCE,
     clock: Clock = time.time,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> None:
     """Directive: the Stripe webhook view on the (existing) route ``route_name``, POST only.
 
@@ -351,9 +354,18 @@ def add_stripe_webhook_view(
     signature, 200 otherwise, including unhandled types and duplicates. If the
     handler raises, the failure is logged and a 500 with no detail of it is
     *raised*, so that a transaction manager (pyramid_tm) aborts; Stripe
-    retries. CSRF checks are off for this view: the signature authenticates it.
+    retries. Each event is claimed in ``store`` for ``lease_seconds``: if the
+    worker dies mid-handler, a redelivery after that is handled. ``store`` must
+    be synchronous (``SqliteEventStore``, ``PostgresEventStore``,
+    ``RedisEventStore``, ...). CSRF checks are off for this view: the
+    signature authenticates it.
     """
     key = f"lattice_stripe.webhook:{route_name}"
+    if is_async_store(store):
+        raise ConfigurationError(
+            "add_stripe_webhook_view: Pyramid views are synchronous; give a synchronous "
+            "event store (PostgresEventStore, not AsyncPostgresEventStore)"
+        )
 
     def register() -> None:
         settings: StripeSettings = config.registry[SETTINGS_KEY]
@@ -369,6 +381,7 @@ def add_stripe_webhook_view(
             tolerance=tolerance,
             clock=clock,
             max_body_bytes=max_body_bytes,
+            lease_seconds=lease_seconds,
         )
 
     def webhook_view(request: Request) -> Response:
@@ -384,7 +397,7 @@ def add_stripe_webhook_view(
             raise _raised(receiver.failed(outcome)) from None
         except BaseException:
             # The worker is exiting (a timeout, a signal): left claimed, every
-            # redelivery would be answered 409 until Stripe gives up.
+            # redelivery would be answered 409 until the lease runs out.
             receiver.failed(outcome)
             raise
         reply = receiver.succeeded(outcome)
