@@ -403,8 +403,11 @@ def test_configuration_expanded(application: object) -> None:
     assert configuration.is_default is True
     assert configuration.created == 1
     assert configuration.updated == 2
-    assert configuration.features == {"invoice_history": {"enabled": True}}
-    assert configuration.login_page == {"enabled": False, "url": None}
+    assert configuration.features.invoice_history is not None
+    assert configuration.features.invoice_history.enabled is True
+    assert configuration.features.subscription_cancel is None
+    assert configuration.login_page.enabled is False
+    assert configuration.login_page.url is None
     assert configuration.application == application
 
 
@@ -464,7 +467,10 @@ def setting(path: str, value: object) -> Mutation:
         (setting("return_url", {"url": "x"}), "$.return_url"),
         (setting("configuration", 5), "$.configuration"),
         (setting("configuration", {"object": "billing_portal.configuration"}), "$.configuration"),
-        (setting("configuration", {"id": "bpc_1", "metadata": []}), "$.configuration.metadata"),
+        (
+            setting("configuration", {**full_document()["configuration"], "metadata": []}),
+            "$.configuration.metadata",
+        ),
         (setting("flow", []), "$.flow"),
         (setting("flow", "subscription_update"), "$.flow"),
         (setting("flow.type", None), "$.flow.type"),

@@ -176,3 +176,38 @@ async def test_sdk_async_client(looped: RunningEmulator) -> None:
         assert caught.value.param == "customer"
     finally:
         await http_client.close_async()
+
+
+def test_sdk_manages_portal_configurations(sdk: Any) -> None:
+    """The SDK's v1.billing_portal.configurations create/update/retrieve/list work as on Stripe."""
+    configurations = sdk.v1.billing_portal.configurations
+    made = configurations.create(
+        {
+            "business_profile": {"headline": "Manage your plan"},
+            "features": {
+                "customer_update": {"enabled": True, "allowed_updates": ["email"]},
+                "invoice_history": {"enabled": True},
+            },
+            "metadata": {"team": "billing"},
+        }
+    )
+    assert made.object == "billing_portal.configuration"
+    assert made.is_default is False
+    assert made.features.customer_update.allowed_updates == ["email"]
+    updated = configurations.update(
+        made.id, {"features": {"customer_update": {"allowed_updates": ""}}, "name": "Main"}
+    )
+    assert updated.features.customer_update.allowed_updates == []
+    assert updated.name == "Main"
+    assert configurations.retrieve(made.id).name == "Main"
+    listed = configurations.list({"limit": 1})
+    assert [item.id for item in listed.data] == [made.id]
+    assert listed.has_more is True
+
+
+def test_sdk_sees_a_missing_configuration_as_invalid_request(sdk: Any) -> None:
+    """An unknown configuration is the SDK's InvalidRequestError with HTTP 404."""
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        sdk.v1.billing_portal.configurations.retrieve("bpc_missing")
+    assert info.value.http_status == 404
+    assert info.value.code == "resource_missing"

@@ -8,8 +8,31 @@ keys never appear in a repr, a log record or an error message.
 import importlib
 from typing import TYPE_CHECKING
 
-from lattice_stripe.client import AsyncClient, Client
+from lattice_stripe.client import AsyncClient, Client, Ensured
 from lattice_stripe.core.config import API_VERSION
+from lattice_stripe.core.configuration import (
+    AdjustableQuantity,
+    BusinessProfile,
+    CancellationReason,
+    Change,
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationRetrieveParams,
+    ConfigurationUpdateParams,
+    CustomerUpdateFeature,
+    Features,
+    InvoiceHistoryFeature,
+    LoginPage,
+    PauseDuration,
+    PauseIntervalOption,
+    PaymentMethodUpdateFeature,
+    ProductOption,
+    ScheduleAtPeriodEnd,
+    ScheduleCondition,
+    SubscriptionCancelFeature,
+    SubscriptionPauseFeature,
+    SubscriptionUpdateFeature,
+)
 from lattice_stripe.core.errors import (
     APIConnectionError,
     APIError,
@@ -46,7 +69,7 @@ from lattice_stripe.core.params import (
 )
 from lattice_stripe.core.ports import AsyncTransport, SyncTransport
 from lattice_stripe.core.redaction import RedactingFilter
-from lattice_stripe.core.session import Configuration, Flow, Session
+from lattice_stripe.core.session import Configuration, Flow, Page, Session
 from lattice_stripe.core.version import VERSION as __version__
 
 if TYPE_CHECKING:
@@ -62,16 +85,27 @@ __all__ = [
     "API_VERSION",
     "APIConnectionError",
     "APIError",
+    "AdjustableQuantity",
     "AfterCompletion",
     "AfterExpiration",
     "AsyncClient",
     "AsyncTransport",
     "AuthenticationError",
+    "BusinessProfile",
+    "CancellationReason",
     "CardError",
+    "Change",
     "Client",
     "Configuration",
+    "ConfigurationCreateParams",
+    "ConfigurationListParams",
+    "ConfigurationRetrieveParams",
+    "ConfigurationUpdateParams",
+    "CustomerUpdateFeature",
     "CustomerUpdateFlow",
+    "Ensured",
     "Event",
+    "Features",
     "Flow",
     "FlowData",
     "HttpRequest",
@@ -79,22 +113,34 @@ __all__ = [
     "IdempotencyError",
     "InMemoryEventStore",
     "InvalidRequestError",
+    "InvoiceHistoryFeature",
     "LatticeStripeError",
+    "LoginPage",
     "MissingDependencyError",
+    "Page",
+    "PauseDuration",
+    "PauseIntervalOption",
+    "PaymentMethodUpdateFeature",
     "PaymentMethodUpdateFlow",
     "PermissionDeniedError",
+    "ProductOption",
     "RateLimitError",
     "RedactingFilter",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "Retention",
+    "ScheduleAtPeriodEnd",
+    "ScheduleCondition",
     "Session",
     "SessionCreateParams",
     "SignatureVerificationError",
     "StripeError",
+    "SubscriptionCancelFeature",
     "SubscriptionCancelFlow",
+    "SubscriptionPauseFeature",
     "SubscriptionPauseFlow",
     "SubscriptionUpdateConfirmFlow",
+    "SubscriptionUpdateFeature",
     "SubscriptionUpdateFlow",
     "SyncTransport",
     "UpdateConfirmDiscount",

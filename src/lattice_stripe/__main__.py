@@ -1,7 +1,14 @@
-"""The ``lattice-stripe`` command: ``emulator`` (a local Stripe) and ``demo`` (the whole loop).
+"""The ``lattice-stripe`` command: ``emulator``, ``demo`` and ``portal-config apply``.
 
-Both need the ``lattice-stripe[emulator]`` extra. Both bind 127.0.0.1 only;
-``--port 0`` picks a free port (the URL is printed).
+``emulator`` (a local Stripe) and ``demo`` (the whole loop) need the
+``lattice-stripe[emulator]`` extra; both bind 127.0.0.1 only; ``--port 0``
+picks a free port (the URL is printed).
+
+``portal-config apply FILE.json [--dry-run]`` makes the portal configuration
+declared in the file real (see ``configurations.ensure``), with the API key
+from ``STRIPE_SECRET_KEY``. Exit status: 0 in sync (or applied), 1 an API or
+network error, 2 a usage error (no key), 3 an invalid file, 4 changes pending
+under ``--dry-run``.
 """
 
 import argparse
@@ -90,7 +97,76 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seed", type=Path, help="a JSON seed file (default: the packaged seed.json)"
     )
+    portal_config = commands.add_parser(
+        "portal-config",
+        help="declare the portal configuration in a JSON file and apply it",
+        description="Portal configuration as code.",
+    )
+    actions = portal_config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    apply = actions.add_parser(
+        "apply",
+        help="create or update the configuration the file declares (key: STRIPE_SECRET_KEY)",
+        description="Create the declared configuration, or update only what differs.",
+    )
+    apply.add_argument("file", type=Path, help="the configuration params, as JSON")
+    apply.add_argument("--dry-run", action="store_true", help="print the changes, send none")
+    apply.add_argument(
+        "--key", help="the name this configuration is found by (default: the file's stem)"
+    )
+    apply.add_argument("--base-url", help="the API base URL (e.g. the local emulator's)")
     return parser
+
+
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INVALID_FILE = 3
+EXIT_CHANGES_PENDING = 4
+
+
+def _portal_config_apply(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+    import os
+
+    from lattice_stripe import Client, LatticeStripeError, ValidationError
+    from lattice_stripe.core.configuration import guard_configuration_create
+
+    api_key = os.environ.get("STRIPE_SECRET_KEY")
+    if not api_key:
+        print("portal-config apply: set STRIPE_SECRET_KEY to your secret key", file=err)
+        return EXIT_USAGE
+    try:
+        params = json.loads(args.file.read_text(encoding="utf-8"))
+        checked = guard_configuration_create(params, allow_http_localhost=args.base_url is not None)
+    except (OSError, ValueError) as error:  # ValidationError is a ValueError
+        reason = error if isinstance(error, ValidationError) else type(error).__name__
+        print(f"portal-config apply: invalid file {args.file}: {reason}", file=err)
+        return EXIT_INVALID_FILE
+    key = args.key or args.file.stem
+    options = {} if args.base_url is None else {"base_url": args.base_url}
+    try:
+        with Client(api_key, allow_http_localhost=args.base_url is not None, **options) as client:
+            del api_key
+            result = client.billing_portal.configurations.ensure(
+                checked, key=key, dry_run=args.dry_run
+            )
+    except (ValidationError, MissingDependencyError) as error:
+        print(f"portal-config apply: {error}", file=err)
+        return EXIT_USAGE
+    except LatticeStripeError as error:
+        print(f"portal-config apply: {type(error).__name__}: {error}", file=err)
+        return EXIT_API_ERROR
+    verb = "would" if args.dry_run else "did"
+    found = "new" if result.configuration is None else result.configuration.id
+    if result.in_sync:
+        print(f"portal configuration '{key}' is in sync ({found})", file=out)
+        return 0
+    if result.created:
+        print(f"portal configuration '{key}': {verb} create it ({found})", file=out)
+    else:
+        print(f"portal configuration '{key}' ({found}): {verb} change", file=out)
+        for change in result.changes:
+            print(f"  ~ {change}", file=out)
+    return EXIT_CHANGES_PENDING if args.dry_run else 0
 
 
 @contextlib.contextmanager
@@ -172,6 +248,16 @@ def _explain(args: argparse.Namespace, error: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "portal-config":
+        try:
+            return _portal_config_apply(args, sys.stdout, sys.stderr)
+        except ImportError as error:
+            print(
+                "lattice-stripe portal-config needs a transport "
+                f"(pip install 'lattice-stripe[urllib3]'): {error}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     command = _emulator if args.command == "emulator" else _demo
     try:
         asyncio.run(command(args, sys.stdout))

@@ -1,6 +1,8 @@
-"""``Client`` and ``AsyncClient``: thin drivers of :func:`lattice_stripe.core.flow.create_session`.
+"""``Client`` and ``AsyncClient``: thin drivers of :func:`lattice_stripe.core.flow.run`.
 
-The generator decides everything (what to send, whether to retry, what to
+Resources (``client.billing_portal.sessions``, ``.configurations``) are thin:
+each method names an :class:`~lattice_stripe.core.operations.Operation` and
+hands it to the flow. The generator decides everything (what to send, whether to retry, what to
 return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
@@ -11,28 +13,52 @@ import os
 import random as _random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from types import TracebackType
+from typing import Any, TypeVar
+
+import attrs
 
 from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DEADLINE,
+    DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
 )
-from lattice_stripe.core.errors import APIConnectionError
+from lattice_stripe.core.configuration import (
+    ENSURE_METADATA_KEY,
+    Change,
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationUpdateParams,
+    guard_configuration_create,
+    guard_configuration_list,
+    plan_update,
+    with_ensure_key,
+)
+from lattice_stripe.core.errors import APIConnectionError, ValidationError
 from lattice_stripe.core.flow import (
     CallOptions,
     ClientConfig,
     Sleep,
     Step,
     call_options,
-    create_session,
+    run,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.operations import (
+    CONFIGURATION_CREATE,
+    CONFIGURATION_LIST,
+    CONFIGURATION_RETRIEVE,
+    CONFIGURATION_UPDATE,
+    SESSION_CREATE,
+    Operation,
+    next_page_params,
+)
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import (
     AsyncTransport,
@@ -42,14 +68,15 @@ from lattice_stripe.core.ports import (
     SyncTransport,
 )
 from lattice_stripe.core.redaction import clear_frame_locals
-from lattice_stripe.core.session import Session
+from lattice_stripe.core.session import Configuration, Page, Session
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "Ensured"]
 
 logger = logging.getLogger("lattice_stripe")
 
 Params = Mapping[str, object] | SessionCreateParams
-Flow = Generator[Step, HttpResponse | None, Session]
+R = TypeVar("R")
+Flow = Generator[Step, HttpResponse | None, R]
 
 
 class _IdempotencyKeys:
@@ -138,11 +165,19 @@ class _Settings:
         self._monotonic = monotonic
         self._new_key = idempotency_key_factory
 
-    def _flow(self, params: Params, options: CallOptions) -> Flow:
-        return create_session(
+    def _flow(
+        self,
+        operation: "Operation[Any, R]",
+        params: object,
+        options: CallOptions,
+        path_args: tuple[object, ...] = (),
+    ) -> Flow[R]:
+        return run(
+            operation,
             self._config,
             params,
             options,
+            path_args=path_args,
             new_idempotency_key=self._new_key,
             random=self._random,
             monotonic=self._monotonic,
@@ -211,7 +246,9 @@ class Client(_Settings):
                 transport = StdlibTransport()
             self._transport: SyncTransport = transport
             self._sleep = sleep
-            self.billing_portal = BillingPortal(sessions=Sessions(self))
+            self.billing_portal = BillingPortal(
+                sessions=Sessions(self), configurations=Configurations(self)
+            )
         except BaseException as error:
             # The key must not stay in this frame's locals, nor the
             # configuration's below, for a traceback rendered with them.
@@ -219,7 +256,7 @@ class Client(_Settings):
             clear_frame_locals(error)
             raise
 
-    def _run(self, flow: Flow) -> Session:
+    def _run(self, flow: Flow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -239,8 +276,8 @@ class Client(_Settings):
                     _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
-            session: Session = done.value
-            return session
+            result: R = done.value
+            return result
         except BaseException as error:
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
@@ -315,7 +352,9 @@ class AsyncClient(_Settings):
 
                 sleep = asyncio.sleep
             self._sleep = sleep
-            self.billing_portal = AsyncBillingPortal(sessions=AsyncSessions(self))
+            self.billing_portal = AsyncBillingPortal(
+                sessions=AsyncSessions(self), configurations=AsyncConfigurations(self)
+            )
         except BaseException as error:
             # The key must not stay in this frame's locals, nor the
             # configuration's below, for a traceback rendered with them.
@@ -323,7 +362,7 @@ class AsyncClient(_Settings):
             clear_frame_locals(error)
             raise
 
-    async def _run(self, flow: Flow) -> Session:
+    async def _run(self, flow: Flow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -343,8 +382,8 @@ class AsyncClient(_Settings):
                     _log_attempt(step, response, started)
                 step = flow.send(response)
         except StopIteration as done:
-            session: Session = done.value
-            return session
+            result: R = done.value
+            return result
         except BaseException as error:
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
@@ -401,7 +440,7 @@ class Sessions:
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals
-        return self._client._run(self._client._flow(params, options))
+        return self._client._run(self._client._flow(SESSION_CREATE, params, options))
 
 
 class AsyncSessions:
@@ -433,18 +472,270 @@ class AsyncSessions:
             max_retries=max_retries,
         )
         del api_key  # kept only inside options, whose repr hides it, not in traceback locals
-        return await self._client._run(self._client._flow(params, options))
+        return await self._client._run(self._client._flow(SESSION_CREATE, params, options))
+
+
+@attrs.frozen(kw_only=True)
+class Ensured:
+    """What ``configurations.ensure`` found or made, and every change it sent (or would send).
+
+    ``configuration`` is ``None`` only for a dry run that would create one.
+    """
+
+    configuration: Configuration | None
+    changes: tuple[Change, ...]
+    created: bool
+
+    @property
+    def in_sync(self) -> bool:
+        """True when nothing was (or would be) created or changed."""
+        return not self.created and not self.changes
+
+
+class Configurations:
+    """``client.billing_portal.configurations``: create, retrieve, update, list, ensure.
+
+    Every method takes the per-call options of :meth:`Sessions.create` as keywords.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _call(
+        self, operation: "Operation[Any, R]", params: object, call: CallOptions, *path: str
+    ) -> R:
+        return self._client._run(self._client._flow(operation, params, call, path))
+
+    def create(
+        self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
+    ) -> Configuration:
+        """Create a portal configuration. Invalid input raises ValidationError and sends nothing."""
+        return self._call(CONFIGURATION_CREATE, params, _options(options))
+
+    def retrieve(self, configuration: str, params: object = None, **options: Any) -> Configuration:
+        """Fetch the configuration ``configuration`` (a ``bpc_`` ID)."""
+        return self._call(CONFIGURATION_RETRIEVE, params, _options(options), configuration)
+
+    def update(
+        self,
+        configuration: str,
+        params: ConfigurationUpdateParams | Mapping[str, object],
+        **options: Any,
+    ) -> Configuration:
+        """Change the configuration ``configuration``; only the fields given are sent."""
+        return self._call(CONFIGURATION_UPDATE, params, _options(options), configuration)
+
+    def list(
+        self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
+    ) -> Page[Configuration]:
+        """One page of configurations (``limit`` 1 to 100, newest first)."""
+        return self._call(CONFIGURATION_LIST, params, _options(options))
+
+    def auto_paging_iter(
+        self,
+        params: ConfigurationListParams | Mapping[str, object] | None = None,
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        **options: Any,
+    ) -> Iterator[Configuration]:
+        """Every configuration, fetching the next page (``starting_after``) only when needed.
+
+        Stops after ``max_pages`` pages.
+        """
+        return self._pages(_first_page(params, max_pages), max_pages, _options(options))
+
+    def _pages(
+        self, checked: ConfigurationListParams | None, max_pages: int, call: CallOptions
+    ) -> Iterator[Configuration]:
+        for _ in range(max_pages):
+            if checked is None:
+                return
+            page = self._call(CONFIGURATION_LIST, checked, call)
+            yield from page.data
+            checked = next_page_params(checked, page)
+
+    def ensure(
+        self,
+        params: ConfigurationCreateParams | Mapping[str, object],
+        *,
+        key: str,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> Ensured:
+        """Make the configuration marked ``key`` match ``params``: create it or update what differs.
+
+        The configuration is found by ``metadata["lattice_stripe_key"]``. In
+        sync, nothing is sent beyond the lookup. ``dry_run`` only reports the
+        changes.
+        """
+        call = _options(options)
+        desired = _desired(params, key, self._client._config.allow_http_localhost)
+        current = _owned(self._pages(_LOOKUP, DEFAULT_MAX_PAGES, call), key)
+        if current is None:
+            made = None if dry_run else self._call(CONFIGURATION_CREATE, desired, call)
+            return Ensured(configuration=made, changes=_creation(desired), created=True)
+        update, changes = plan_update(desired, current)
+        if update is None or dry_run:
+            return Ensured(configuration=current, changes=changes, created=False)
+        updated = self._call(CONFIGURATION_UPDATE, update, call, current.id)
+        return Ensured(configuration=updated, changes=changes, created=False)
+
+
+class AsyncConfigurations:
+    """``async_client.billing_portal.configurations``: :class:`Configurations`, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _call(
+        self, operation: "Operation[Any, R]", params: object, call: CallOptions, *path: str
+    ) -> R:
+        return await self._client._run(self._client._flow(operation, params, call, path))
+
+    async def create(
+        self, params: ConfigurationCreateParams | Mapping[str, object], **options: Any
+    ) -> Configuration:
+        """Create a portal configuration; see :meth:`Configurations.create`."""
+        return await self._call(CONFIGURATION_CREATE, params, _options(options))
+
+    async def retrieve(
+        self, configuration: str, params: object = None, **options: Any
+    ) -> Configuration:
+        """Fetch the configuration ``configuration``; see :meth:`Configurations.retrieve`."""
+        return await self._call(CONFIGURATION_RETRIEVE, params, _options(options), configuration)
+
+    async def update(
+        self,
+        configuration: str,
+        params: ConfigurationUpdateParams | Mapping[str, object],
+        **options: Any,
+    ) -> Configuration:
+        """Change the configuration ``configuration``; see :meth:`Configurations.update`."""
+        return await self._call(CONFIGURATION_UPDATE, params, _options(options), configuration)
+
+    async def list(
+        self, params: ConfigurationListParams | Mapping[str, object] | None = None, **options: Any
+    ) -> Page[Configuration]:
+        """One page of configurations; see :meth:`Configurations.list`."""
+        return await self._call(CONFIGURATION_LIST, params, _options(options))
+
+    def auto_paging_iter(
+        self,
+        params: ConfigurationListParams | Mapping[str, object] | None = None,
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        **options: Any,
+    ) -> AsyncIterator[Configuration]:
+        """Every configuration, for ``async for``; see :meth:`Configurations.auto_paging_iter`."""
+        return self._pages(_first_page(params, max_pages), max_pages, _options(options))
+
+    async def _pages(
+        self, checked: ConfigurationListParams | None, max_pages: int, call: CallOptions
+    ) -> AsyncIterator[Configuration]:
+        for _ in range(max_pages):
+            if checked is None:
+                return
+            page = await self._call(CONFIGURATION_LIST, checked, call)
+            for configuration in page.data:
+                yield configuration
+            checked = next_page_params(checked, page)
+
+    async def ensure(
+        self,
+        params: ConfigurationCreateParams | Mapping[str, object],
+        *,
+        key: str,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> Ensured:
+        """Make the configuration marked ``key`` match ``params``; see ``Configurations.ensure``."""
+        call = _options(options)
+        desired = _desired(params, key, self._client._config.allow_http_localhost)
+        found = [item async for item in self._pages(_LOOKUP, DEFAULT_MAX_PAGES, call)]
+        current = _owned(iter(found), key)
+        if current is None:
+            made: Configuration | None = None
+            if not dry_run:
+                made = await self._call(CONFIGURATION_CREATE, desired, call)
+            return Ensured(configuration=made, changes=_creation(desired), created=True)
+        update, changes = plan_update(desired, current)
+        if update is None or dry_run:
+            return Ensured(configuration=current, changes=changes, created=False)
+        updated = await self._call(CONFIGURATION_UPDATE, update, call, current.id)
+        return Ensured(configuration=updated, changes=changes, created=False)
+
+
+_OPTION_NAMES = frozenset(
+    {
+        "api_key",
+        "idempotency_key",
+        "stripe_account",
+        "stripe_version",
+        "timeout",
+        "deadline",
+        "max_retries",
+    }
+)
+
+
+_LOOKUP = ConfigurationListParams(limit=100)
+
+
+def _options(options: dict[str, Any]) -> CallOptions:
+    """The call options given as keywords; the dict is emptied, so no frame keeps the API key."""
+    if not options:
+        return call_options()
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        options.clear()
+        raise TypeError(f"unknown call option(s): {', '.join(unknown)}")
+    try:
+        return call_options(**options)
+    finally:
+        options.clear()
+
+
+def _first_page(params: object, max_pages: int) -> ConfigurationListParams:
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+        raise ValidationError("max_pages", "expected a positive integer")
+    return guard_configuration_list(params)
+
+
+def _desired(params: object, key: str, allow_http_localhost: bool) -> ConfigurationCreateParams:
+    checked = guard_configuration_create(params, allow_http_localhost=allow_http_localhost)
+    return with_ensure_key(checked, key)
+
+
+def _marked(configuration: Configuration, key: str) -> bool:
+    return (configuration.metadata or {}).get(ENSURE_METADATA_KEY) == key
+
+
+def _owned(configurations: Iterator[Configuration], key: str) -> Configuration | None:
+    """The configuration marked ``key``: the active one if any, else the newest inactive one."""
+    found = None
+    for configuration in configurations:
+        if _marked(configuration, key):
+            if configuration.active:
+                return configuration
+            found = found or configuration
+    return found
+
+
+def _creation(desired: ConfigurationCreateParams) -> tuple[Change, ...]:
+    return (Change(path="", current=None, desired=desired),)
 
 
 class BillingPortal:
-    """``client.billing_portal``."""
+    """``client.billing_portal``: ``sessions`` and ``configurations``."""
 
-    def __init__(self, *, sessions: Sessions) -> None:
+    def __init__(self, *, sessions: Sessions, configurations: Configurations) -> None:
         self.sessions = sessions
+        self.configurations = configurations
 
 
 class AsyncBillingPortal:
-    """``async_client.billing_portal``."""
+    """``async_client.billing_portal``: ``sessions`` and ``configurations``."""
 
-    def __init__(self, *, sessions: AsyncSessions) -> None:
+    def __init__(self, *, sessions: AsyncSessions, configurations: AsyncConfigurations) -> None:
         self.sessions = sessions
+        self.configurations = configurations

@@ -35,6 +35,22 @@ from lattice_stripe.core.params import (
 )
 from lattice_stripe.core.session import (
     Configuration,
+    ConfigurationAdjustableQuantity,
+    ConfigurationBusinessProfile,
+    ConfigurationCancellationReason,
+    ConfigurationCustomerUpdate,
+    ConfigurationFeatures,
+    ConfigurationInvoiceHistory,
+    ConfigurationLoginPage,
+    ConfigurationPauseDuration,
+    ConfigurationPauseIntervalOption,
+    ConfigurationPaymentMethodUpdate,
+    ConfigurationProduct,
+    ConfigurationScheduleAtPeriodEnd,
+    ConfigurationScheduleCondition,
+    ConfigurationSubscriptionCancel,
+    ConfigurationSubscriptionPause,
+    ConfigurationSubscriptionUpdate,
     Flow,
     FlowAfterCompletion,
     FlowCouponOffer,
@@ -48,6 +64,7 @@ from lattice_stripe.core.session import (
     FlowSubscriptionUpdateConfirm,
     FlowUpdateConfirmDiscount,
     FlowUpdateConfirmItem,
+    Page,
     Session,
     SessionAfterExpiration,
 )
@@ -56,6 +73,8 @@ if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "decode_configuration",
+    "decode_configuration_page",
     "decode_form",
     "decode_session",
     "encode_form",
@@ -91,12 +110,13 @@ def _key(*parts: str) -> str:
     return head + "".join(f"%5B{part}%5D" for part in rest) + "="
 
 
-_CUSTOMER = _key("customer")
-_CUSTOMER_ACCOUNT = _key("customer_account")
-_RETURN_URL = _key("return_url")
-_CONFIGURATION = _key("configuration")
-_LOCALE = _key("locale")
-_ON_BEHALF_OF = _key("on_behalf_of")
+# The plain top-level fields in definition order, with their encoded keys: read
+# from SessionCreateParams, so a new plain field is encoded without an edit here.
+_SCALAR_FIELDS = tuple(
+    (field.name, _key(field.name))
+    for field in attrs.fields(SessionCreateParams)
+    if field.name not in ("flow_data", "after_expiration", "expand")
+)
 _FLOW_TYPE = _key("flow_data", "type")
 _AC_TYPE = _key("flow_data", "after_completion", "type")
 _AC_RETURN_URL = _key("flow_data", "after_completion", "redirect", "return_url")
@@ -155,18 +175,10 @@ def encode_session_params(params: SessionCreateParams) -> bytes:
     """Encode checked session parameters as Stripe's form body, in a fixed order."""
     parts: list[str] = []
     add = parts.append
-    if params.customer is not None:
-        add(_CUSTOMER + _q(params.customer))
-    if params.customer_account is not None:
-        add(_CUSTOMER_ACCOUNT + _q(params.customer_account))
-    if params.return_url is not None:
-        add(_RETURN_URL + _q(params.return_url))
-    if params.configuration is not None:
-        add(_CONFIGURATION + _q(params.configuration))
-    if params.locale is not None:
-        add(_LOCALE + _q(params.locale))
-    if params.on_behalf_of is not None:
-        add(_ON_BEHALF_OF + _q(params.on_behalf_of))
+    for name, key in _SCALAR_FIELDS:
+        value = getattr(params, name)
+        if value is not None:
+            add(key + _q(value))
     if params.flow_data is not None:
         _encode_flow(params.flow_data, add)
     expiration = params.after_expiration
@@ -182,12 +194,10 @@ def encode_session_params(params: SessionCreateParams) -> bytes:
 def params_to_dict(params: SessionCreateParams) -> dict[str, Any]:
     """Return checked session parameters as the nested mapping Stripe's docs show."""
     result: dict[str, Any] = {}
-    for name in ("customer", "customer_account", "return_url", "configuration", "locale"):
+    for name, _ in _SCALAR_FIELDS:
         value = getattr(params, name)
         if value is not None:
             result[name] = value
-    if params.on_behalf_of is not None:
-        result["on_behalf_of"] = params.on_behalf_of
     flow = params.flow_data
     if flow is not None:
         flow_dict: dict[str, Any] = {"type": flow.type}
@@ -356,6 +366,22 @@ _RESPONSE_TYPES: tuple[type, ...] = (
     FlowSubscriptionPause,
     FlowCustomerUpdate,
     Flow,
+    ConfigurationBusinessProfile,
+    ConfigurationCustomerUpdate,
+    ConfigurationInvoiceHistory,
+    ConfigurationPaymentMethodUpdate,
+    ConfigurationCancellationReason,
+    ConfigurationSubscriptionCancel,
+    ConfigurationAdjustableQuantity,
+    ConfigurationProduct,
+    ConfigurationScheduleCondition,
+    ConfigurationScheduleAtPeriodEnd,
+    ConfigurationSubscriptionUpdate,
+    ConfigurationPauseIntervalOption,
+    ConfigurationPauseDuration,
+    ConfigurationSubscriptionPause,
+    ConfigurationFeatures,
+    ConfigurationLoginPage,
     Configuration,
     SessionAfterExpiration,
     Session,
@@ -522,3 +548,104 @@ def _session_or_reason(body: bytes) -> "Session | str":
     except Exception as error:  # any decoder failure becomes ours
         return _describe(error)
     return "the decoder rejected it"  # pragma: no cover - both converters agree
+
+
+def _decode_failure(
+    what: str,
+    reason: str,
+    status: int,
+    request_id: str | None,
+    idempotency_key: str | None,
+    body: bytes,
+) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"response is not a valid {what}: {reason}",
+        status=status,
+        request_id=request_id,
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _document(body: bytes, object_name: str) -> "dict[str, Any] | str":
+    try:
+        document = _decode_json(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return "the body is not JSON"
+    if not isinstance(document, dict):
+        return f"expected a JSON object, got {type(document).__name__}"
+    if document.get("object") != object_name:
+        return f"its 'object' is not '{object_name}'"
+    return document
+
+
+def _structured(document: Any, cls: type[T]) -> "T | str":
+    try:
+        return _converter().structure(document, cls)
+    except Exception:  # redone below with paths, for a readable message
+        pass
+    try:
+        _converter(detailed=True).structure(document, cls)
+    except Exception as error:  # any decoder failure becomes ours
+        return _describe(error)
+    return "the decoder rejected it"  # pragma: no cover - both converters agree
+
+
+_CONFIGURATION_OBJECT = "billing_portal.configuration"
+
+
+def decode_configuration(
+    body: bytes,
+    *,
+    status: int = 200,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Configuration:
+    """Decode a ``billing_portal.configuration`` JSON body, or raise ResponseDecodeError."""
+    document = _document(body, _CONFIGURATION_OBJECT)
+    outcome = document if isinstance(document, str) else _structured(document, Configuration)
+    if isinstance(outcome, Configuration):
+        return outcome
+    raise _decode_failure(_CONFIGURATION_OBJECT, outcome, status, request_id, idempotency_key, body)
+
+
+def decode_configuration_page(
+    body: bytes,
+    *,
+    status: int = 200,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Page[Configuration]:
+    """Decode a list of configurations (one page), or raise ResponseDecodeError."""
+    what = "list of billing_portal.configuration"
+    document = _document(body, "list")
+    if isinstance(document, str):
+        raise _decode_failure(what, document, status, request_id, idempotency_key, body)
+    data, has_more, url = document.get("data"), document.get("has_more"), document.get("url")
+    reason = None
+    if not isinstance(data, list):
+        reason = "'data' is not an array"
+    elif not isinstance(has_more, bool):
+        reason = "'has_more' is not a boolean"
+    elif not isinstance(url, str):
+        reason = "'url' is not a string"
+    if reason is not None:
+        raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+    items = []
+    for index, item in enumerate(data):  # type: ignore[arg-type]
+        if not isinstance(item, dict) or item.get("object") != _CONFIGURATION_OBJECT:
+            reason = f"data[{index}] is not a {_CONFIGURATION_OBJECT}"
+            raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+        outcome = _structured(item, Configuration)
+        if isinstance(outcome, str):
+            reason = f"data[{index}]: {outcome}"
+            raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
+        items.append(outcome)
+    known = {"object", "data", "has_more", "url"}
+    extra = {key: value for key, value in document.items() if key not in known}
+    return Page(
+        data=tuple(items),
+        has_more=has_more,  # type: ignore[arg-type]
+        url=url,  # type: ignore[arg-type]
+        extra=MappingProxyType(extra),
+    )

@@ -10,6 +10,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_PAGES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_POOL_SIZE",
@@ -35,6 +36,9 @@ timeout; the deadline ends the call anyway.
 """
 
 DEFAULT_MAX_RETRIES = 2
+
+DEFAULT_MAX_PAGES = 100
+"""The most pages ``auto_paging_iter`` fetches before it stops (10,000 objects at limit 100)."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
 """A response body larger than this is refused (a portal session is about 1 KB)."""

@@ -1,13 +1,15 @@
-"""One generator drives a whole API call; the sync and async clients only carry its messages.
+"""One generator drives any API call; the sync and async clients only carry its messages.
 
-:func:`create_session` checks the parameters, builds the request, and then
+:func:`run` takes an :class:`~lattice_stripe.core.operations.Operation` (the
+data of one endpoint), checks the parameters, builds the request, and then
 yields what to do next: an :class:`~lattice_stripe.core.http.HttpRequest` to
 send (the driver sends back the :class:`~lattice_stripe.core.http.HttpResponse`,
 or throws in the :class:`~lattice_stripe.core.errors.APIConnectionError`) or a
-:class:`Sleep` before a retry. It returns the decoded
-:class:`~lattice_stripe.core.session.Session` or raises an error from the
-library's tree. No clock, socket or randomness is touched here: the caller
-injects them, so every retry path is testable step by step.
+:class:`Sleep` before a retry. It returns the operation's decoded value
+(a :class:`~lattice_stripe.core.session.Session`, a configuration, a page of
+a list) or raises an error from the library's tree. No clock, socket or
+randomness is touched here: the caller injects them, so every retry path is
+testable step by step.
 """
 
 import json
@@ -15,12 +17,11 @@ import math
 import re
 import sys
 from collections.abc import Generator, Mapping
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 
-from lattice_stripe.core.codec import decode_session, encode_session_params
 from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
@@ -31,13 +32,16 @@ from lattice_stripe.core.config import (
     DEFAULT_TIMEOUT,
 )
 from lattice_stripe.core.errors import APIConnectionError, ValidationError, error_from_response
-from lattice_stripe.core.guard import guard
 from lattice_stripe.core.http import Headers, HttpRequest, HttpResponse
+from lattice_stripe.core.operations import SESSION_CREATE, Operation
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import IdGenerator, Monotonic, RandomSource
 from lattice_stripe.core.retry import RetryPolicy
 from lattice_stripe.core.session import Session
 from lattice_stripe.core.version import VERSION
+
+P = TypeVar("P")
+R = TypeVar("R")
 
 __all__ = [
     "API_VERSION",
@@ -51,9 +55,9 @@ __all__ = [
     "check_api_key",
     "create_session",
     "is_live_key",
+    "run",
 ]
 
-SESSIONS_PATH = "/v1/billing_portal/sessions"
 MAX_IDEMPOTENCY_KEY = 255
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -113,8 +117,9 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_http_localhost: bool = False
     # Derived once here, not on every call.
-    sessions_url: str = attrs.field(init=False, repr=False, eq=False)
-    base_headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    api_base: str = attrs.field(init=False, repr=False, eq=False)
+    base_headers: Headers = attrs.field(init=False, repr=False, eq=False)
+    query_headers: Headers = attrs.field(init=False, repr=False, eq=False)
     retry_policy: RetryPolicy = attrs.field(init=False, repr=False, eq=False)
 
     def __reduce__(self) -> NoReturn:
@@ -139,18 +144,22 @@ class ClientConfig:
             or self.max_response_bytes < 1
         ):
             raise ValidationError("max_response_bytes", "expected a positive integer")
+        identity = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Stripe-Version": self.stripe_version,
+            "User-Agent": _USER_AGENT,
+            "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
+        }
         derived = {
-            "sessions_url": self.base_url.rstrip("/") + SESSIONS_PATH,
+            "api_base": self.base_url.rstrip("/"),
             "base_headers": Headers(
                 {
-                    "Authorization": f"Bearer {self.api_key}",
-                    "Stripe-Version": self.stripe_version,
-                    "User-Agent": _USER_AGENT,
-                    "X-Stripe-Client-User-Agent": _CLIENT_USER_AGENT,
+                    **identity,
                     "Content-Type": "application/x-www-form-urlencoded",
                     "Accept": "application/json",
                 }
             ),
+            "query_headers": Headers({**identity, "Accept": "application/json"}),
             "retry_policy": RetryPolicy(max_retries=self.max_retries),
         }
         for name, value in derived.items():
@@ -247,15 +256,16 @@ class Sleep:
 Step = HttpRequest | Sleep
 
 
-def _headers(config: ClientConfig, options: CallOptions, idempotency_key: str) -> Headers:
-    headers = Headers(config.base_headers)
+def _headers(base: Headers, options: CallOptions, idempotency_key: str | None) -> Headers:
+    headers = Headers(base)
     if options.api_key is not None:
         headers["Authorization"] = f"Bearer {check_api_key(options.api_key)}"
     if options.stripe_version is not None:
         headers["Stripe-Version"] = options.stripe_version
     if options.stripe_account is not None:
         headers["Stripe-Account"] = options.stripe_account
-    headers["Idempotency-Key"] = idempotency_key
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
     return headers
 
 
@@ -293,26 +303,47 @@ def _check_options(options: CallOptions) -> None:
         _check_retries(options.max_retries)
 
 
-def create_session(
+def run(
+    operation: Operation[P, R],
     config: ClientConfig,
-    params: "Mapping[str, object] | SessionCreateParams",
+    params: object,
     options: CallOptions,
     *,
+    path_args: tuple[object, ...] = (),
     new_idempotency_key: IdGenerator,
     random: RandomSource,
     monotonic: Monotonic,
-) -> Generator[Step, HttpResponse | None, Session]:
-    """Drive ``POST /v1/billing_portal/sessions``: check, send, retry, decode.
+) -> Generator[Step, HttpResponse | None, R]:
+    """Drive one call of ``operation``: check, send, retry, decode.
 
     Raises ValidationError before the first yield, so bad input sends nothing.
-    The whole call keeps to its deadline, read on ``monotonic``: each attempt
-    is handed what is left of it, and a retry whose backoff would not leave
-    time for another attempt is not made (the last error is raised instead).
+    A keyed operation (every POST) sends its form body with an
+    ``Idempotency-Key``, the same on every attempt; any other sends its query
+    string and no key. The whole call keeps to its deadline, read on
+    ``monotonic``: each attempt is handed what is left of it, and a retry
+    whose backoff would not leave time for another attempt is not made (the
+    last error is raised instead).
     """
-    checked = guard(params, allow_http_localhost=config.allow_http_localhost)
+    url = config.api_base + operation.path_for(path_args)
+    checked = operation.guard(params, allow_http_localhost=config.allow_http_localhost)
     if options is not NO_OPTIONS:
         _check_options(options)
-    idempotency_key = options.idempotency_key or new_idempotency_key()
+    idempotency_key: str | None
+    if operation.keyed:
+        idempotency_key = options.idempotency_key or new_idempotency_key()
+        body = operation.encode(checked)
+        headers = _headers(config.base_headers, options, idempotency_key)
+    else:
+        if options.idempotency_key is not None:
+            raise ValidationError(
+                "idempotency_key", f"{operation.method} requests carry no idempotency key; drop it"
+            )
+        idempotency_key = None
+        query = operation.encode(checked)
+        if query:
+            url += "?" + query.decode("ascii")
+        body = b""
+        headers = _headers(config.query_headers, options, None)
     policy = (
         config.retry_policy
         if options.max_retries is None
@@ -320,10 +351,10 @@ def create_session(
     )
     deadline = options.deadline or config.deadline
     request = HttpRequest(
-        method="POST",
-        url=config.sessions_url,
-        headers=_headers(config, options, idempotency_key),
-        body=encode_session_params(checked),
+        method=operation.method,
+        url=url,
+        headers=headers,
+        body=body,
         timeout=options.timeout or config.timeout,
         connect_timeout=min(config.connect_timeout, options.timeout or config.connect_timeout),
         deadline=deadline,
@@ -344,7 +375,7 @@ def create_session(
             if response is None:
                 raise TypeError("the driver must send back the HttpResponse of each request")
             if 200 <= response.status < 300:
-                return decode_session(
+                return operation.decode(
                     response.body,
                     status=response.status,
                     request_id=response.request_id,
@@ -362,7 +393,28 @@ def create_session(
         request = attrs.evolve(request, deadline=deadline - (monotonic() - started))
 
 
-def _error(response: HttpResponse, idempotency_key: str) -> Exception:
+def create_session(
+    config: ClientConfig,
+    params: "Mapping[str, object] | SessionCreateParams",
+    options: CallOptions,
+    *,
+    new_idempotency_key: IdGenerator,
+    random: RandomSource,
+    monotonic: Monotonic,
+) -> Generator[Step, HttpResponse | None, Session]:
+    """Drive ``POST /v1/billing_portal/sessions``: :func:`run` with the session create operation."""
+    return run(
+        SESSION_CREATE,
+        config,
+        params,
+        options,
+        new_idempotency_key=new_idempotency_key,
+        random=random,
+        monotonic=monotonic,
+    )
+
+
+def _error(response: HttpResponse, idempotency_key: str | None) -> Exception:
     return error_from_response(
         response.status,
         response.body,

@@ -14,7 +14,7 @@ were built (type annotations are not enforced at run time).
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import attrs
@@ -44,18 +44,19 @@ __all__ = ["MAX_CUSTOM_MESSAGE", "MAX_STRING", "check_return_url", "guard"]
 MAX_STRING = 5000
 MAX_CUSTOM_MESSAGE = 500
 
-_TOP_KEYS = frozenset(
-    {
-        "customer",
-        "customer_account",
-        "return_url",
-        "configuration",
-        "locale",
-        "on_behalf_of",
-        "flow_data",
-        "after_expiration",
-        "expand",
-    }
+
+def _names(cls: type) -> frozenset[str]:
+    """The field names of a params class: the keys its mapping form accepts."""
+    return frozenset(field.name for field in attrs.fields(cast(Any, cls)))
+
+
+# Key sets are read from the params classes, so a new field is written once.
+_TOP_KEYS = _names(SessionCreateParams)
+# The plain fields of SessionCreateParams, passed through from a mapping as given.
+_SCALAR_KEYS = tuple(
+    field.name
+    for field in attrs.fields(SessionCreateParams)
+    if field.name not in ("flow_data", "after_expiration", "expand")
 )
 _SUBSCRIPTION_FLOWS: Mapping[str, type[FlowData]] = {
     "subscription_cancel": SubscriptionCancelFlow,
@@ -67,10 +68,7 @@ _SUBSCRIPTION_FLOW_KEYS = frozenset(_SUBSCRIPTION_FLOWS)
 _OTHER_SUB_HASHES = {flow: _SUBSCRIPTION_FLOW_KEYS - {flow} for flow in FLOW_TYPES}
 _FLOW_KEYS = frozenset({"type", "after_completion", *_SUBSCRIPTION_FLOWS})
 _SUB_HASH_KEYS: Mapping[str, frozenset[str]] = {
-    "subscription_cancel": frozenset({"subscription", "retention"}),
-    "subscription_update": frozenset({"subscription"}),
-    "subscription_update_confirm": frozenset({"subscription", "items", "discounts"}),
-    "subscription_pause": frozenset({"subscription"}),
+    flow: _names(cls) - {"after_completion"} for flow, cls in _SUBSCRIPTION_FLOWS.items()
 }
 _FLOW_TYPE_LIST = ", ".join(repr(t) for t in FLOW_TYPES)
 _LOCALE_LIST = ", ".join(sorted(LOCALES))
@@ -97,8 +95,8 @@ _RETURN_URL_KEYS = frozenset({"return_url"})
 _CUSTOM_MESSAGE_KEYS = frozenset({"custom_message"})
 _RETENTION_KEYS = frozenset({"type", "coupon_offer"})
 _COUPON_KEYS = frozenset({"coupon"})
-_ITEM_KEYS = frozenset({"id", "price", "quantity"})
-_DISCOUNT_KEYS = frozenset({"coupon", "promotion_code"})
+_ITEM_KEYS = _names(UpdateConfirmItem)
+_DISCOUNT_KEYS = _names(UpdateConfirmDiscount)
 _EXPIRATION_KEYS = frozenset({"type", "customer_login"})
 _LOGIN_KEYS = frozenset({"expires_at"})
 
@@ -286,6 +284,11 @@ def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) 
             )
 
 
+def _pick(raw: Mapping[Any, Any], keys: "tuple[str, ...] | frozenset[str]") -> dict[str, Any]:
+    """The values of ``keys`` in ``raw``, ``None`` where absent."""
+    return {key: raw.get(key) for key in keys}
+
+
 def _sequence(value: object, path: str, what: str) -> Sequence[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         _fail(path, f"expected a list of {what}, got {_kind(value)}")
@@ -298,12 +301,7 @@ def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
     after_expiration = raw.get("after_expiration")
     expand = raw.get("expand")
     return SessionCreateParams(
-        customer=raw.get("customer"),
-        customer_account=raw.get("customer_account"),
-        return_url=raw.get("return_url"),
-        configuration=raw.get("configuration"),
-        locale=raw.get("locale"),
-        on_behalf_of=raw.get("on_behalf_of"),
+        **_pick(raw, _SCALAR_KEYS),
         flow_data=None if flow_data is None else _parse_flow_data(flow_data),
         after_expiration=(
             None if after_expiration is None else _parse_after_expiration(after_expiration)
@@ -413,13 +411,7 @@ def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
         item_path = f"{path}[{index}]"
         raw = _mapping(entry, item_path, "{'id': 'si_...', 'price': 'price_...'}")
         _check_keys(raw, item_path, _ITEM_KEYS)
-        items.append(
-            UpdateConfirmItem(
-                id=raw.get("id"),  # type: ignore[arg-type]  # checked in stage 2
-                price=raw.get("price"),
-                quantity=raw.get("quantity"),
-            )
-        )
+        items.append(UpdateConfirmItem(**_pick(raw, _ITEM_KEYS)))
     return tuple(items)
 
 
@@ -430,11 +422,7 @@ def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount,
         entry_path = f"{path}[{index}]"
         raw = _mapping(entry, entry_path, "{'coupon': 'COUPON_ID'}")
         _check_keys(raw, entry_path, _DISCOUNT_KEYS)
-        discounts.append(
-            UpdateConfirmDiscount(
-                coupon=raw.get("coupon"), promotion_code=raw.get("promotion_code")
-            )
-        )
+        discounts.append(UpdateConfirmDiscount(**_pick(raw, _DISCOUNT_KEYS)))
     return tuple(discounts)
 
 

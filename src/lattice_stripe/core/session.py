@@ -1,4 +1,4 @@
-"""Response values: the portal ``Session`` and everything inside it.
+"""Response values: the portal ``Session``, the portal ``Configuration``, a list ``Page``.
 
 Values are frozen and tolerant: fields Stripe adds later land in ``extra``
 (a read-only mapping) instead of failing the decode, and enum-like fields are
@@ -13,12 +13,28 @@ field, URL included, when you really need it.
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
 
 __all__ = [
     "Configuration",
+    "ConfigurationAdjustableQuantity",
+    "ConfigurationBusinessProfile",
+    "ConfigurationCancellationReason",
+    "ConfigurationCustomerUpdate",
+    "ConfigurationFeatures",
+    "ConfigurationInvoiceHistory",
+    "ConfigurationLoginPage",
+    "ConfigurationPauseDuration",
+    "ConfigurationPauseIntervalOption",
+    "ConfigurationPaymentMethodUpdate",
+    "ConfigurationProduct",
+    "ConfigurationScheduleAtPeriodEnd",
+    "ConfigurationScheduleCondition",
+    "ConfigurationSubscriptionCancel",
+    "ConfigurationSubscriptionPause",
+    "ConfigurationSubscriptionUpdate",
     "Flow",
     "FlowAfterCompletion",
     "FlowCouponOffer",
@@ -32,12 +48,14 @@ __all__ = [
     "FlowSubscriptionUpdateConfirm",
     "FlowUpdateConfirmDiscount",
     "FlowUpdateConfirmItem",
+    "Page",
     "Session",
     "SessionAfterExpiration",
     "to_dict",
 ]
 
 NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+T = TypeVar("T")
 
 
 def _extra() -> Any:
@@ -163,27 +181,189 @@ class Flow:
 
 
 @attrs.frozen(kw_only=True)
-class Configuration:
-    """An expanded ``billing_portal.configuration`` (``expand=["configuration"]``).
+class ConfigurationBusinessProfile:
+    """``business_profile``: the headline and policy links the portal shows."""
 
-    Nested feature settings are kept as plain mappings.
+    headline: str | None = None
+    privacy_policy_url: str | None = None
+    terms_of_service_url: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationCustomerUpdate:
+    """``features.customer_update``: which customer details the customer may change."""
+
+    enabled: bool
+    allowed_updates: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationInvoiceHistory:
+    """``features.invoice_history``."""
+
+    enabled: bool
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationPaymentMethodUpdate:
+    """``features.payment_method_update``."""
+
+    enabled: bool
+    payment_method_configuration: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationCancellationReason:
+    """``features.subscription_cancel.cancellation_reason``: the reasons a customer picks from."""
+
+    enabled: bool
+    options: tuple[str, ...] = ()
+    feedback_options: tuple[str, ...] | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationSubscriptionCancel:
+    """``features.subscription_cancel``: whether, when and with what prorations customers cancel."""
+
+    enabled: bool
+    mode: str | None = None
+    proration_behavior: str | None = None
+    cancellation_reason: ConfigurationCancellationReason | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationAdjustableQuantity:
+    """``...products[].adjustable_quantity``."""
+
+    enabled: bool
+    minimum: int | None = None
+    maximum: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationProduct:
+    """One of ``features.subscription_update.products``: a product and the prices offered."""
+
+    product: str
+    prices: tuple[str, ...] = ()
+    adjustable_quantity: ConfigurationAdjustableQuantity | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationScheduleCondition:
+    """One of ``schedule_at_period_end.conditions``."""
+
+    type: str
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationScheduleAtPeriodEnd:
+    """``features.subscription_update.schedule_at_period_end``."""
+
+    conditions: tuple[ConfigurationScheduleCondition, ...] = ()
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationSubscriptionUpdate:
+    """``features.subscription_update``: which plan changes customers may make."""
+
+    enabled: bool
+    default_allowed_updates: tuple[str, ...] = ()
+    products: tuple[ConfigurationProduct, ...] | None = None
+    proration_behavior: str | None = None
+    billing_cycle_anchor: str | None = None
+    schedule_at_period_end: ConfigurationScheduleAtPeriodEnd | None = None
+    trial_update_behavior: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationPauseIntervalOption:
+    """One of ``features.subscription_pause.duration.interval_options``."""
+
+    interval: str
+    interval_count: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationPauseDuration:
+    """``features.subscription_pause.duration``."""
+
+    type: str
+    interval_options: tuple[ConfigurationPauseIntervalOption, ...] = ()
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationSubscriptionPause:
+    """``features.subscription_pause`` (API 2026-10-28.endive)."""
+
+    enabled: bool | None = None
+    duration: ConfigurationPauseDuration | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationFeatures:
+    """``features``: every portal feature and its settings."""
+
+    customer_update: ConfigurationCustomerUpdate | None = None
+    invoice_history: ConfigurationInvoiceHistory | None = None
+    payment_method_update: ConfigurationPaymentMethodUpdate | None = None
+    subscription_cancel: ConfigurationSubscriptionCancel | None = None
+    subscription_update: ConfigurationSubscriptionUpdate | None = None
+    subscription_pause: ConfigurationSubscriptionPause | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ConfigurationLoginPage:
+    """``login_page``: the hosted login page and its URL, when enabled."""
+
+    enabled: bool
+    url: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Configuration:
+    """A ``billing_portal.configuration``: what a portal session shows and allows.
+
+    Returned by ``client.billing_portal.configurations`` and, expanded
+    (``expand=["configuration"]``), in :attr:`Session.configuration`.
     """
 
     id: str
-    object: str = "billing_portal.configuration"
-    active: bool | None = None
-    is_default: bool | None = None
-    livemode: bool | None = None
-    created: int | None = None
-    updated: int | None = None
+    object: str
+    active: bool
+    is_default: bool
+    livemode: bool
+    created: int
+    updated: int
+    business_profile: ConfigurationBusinessProfile
+    features: ConfigurationFeatures
+    login_page: ConfigurationLoginPage
     name: str | None = None
     default_return_url: str | None = None
     metadata: dict[str, Any] | None = None
     application: str | dict[str, Any] | None = None
-    business_profile: dict[str, Any] | None = None
-    features: dict[str, Any] | None = None
-    login_page: dict[str, Any] | None = None
     extra: Mapping[str, Any] = _extra()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as Stripe's JSON shape, unknown fields included."""
+        result: dict[str, Any] = to_dict(self)
+        return result
 
 
 @attrs.frozen(kw_only=True)
@@ -229,6 +409,17 @@ class Session:
             "a portal Session cannot be pickled: its url is a single-use credential that "
             "must not be cached or queued; store session.id, or create a new session"
         )
+
+
+@attrs.frozen(kw_only=True, getstate_setstate=False)
+class Page(Generic[T]):
+    """One page of a Stripe list: ``data`` in Stripe's order, ``has_more``, the list's ``url``."""
+
+    data: tuple[T, ...]
+    has_more: bool
+    url: str
+    object: str = "list"
+    extra: Mapping[str, Any] = _extra()
 
 
 def to_dict(value: Any) -> Any:

@@ -479,10 +479,15 @@ async def create_session(request: web.Request) -> web.Response:
             raise no_such("account", params["customer_account"], "customer_account")
     else:
         raise missing("customer")
-    configuration = params.get("configuration", store.configuration["id"])
-    if configuration != store.configuration["id"]:
-        raise no_such("configuration", configuration, "configuration")
-    return_url = params.get("return_url", store.configuration.get("default_return_url"))
+    chosen = store.configurations.get(params.get("configuration", store.configuration["id"]))
+    if chosen is None:
+        raise no_such("configuration", params["configuration"], "configuration")
+    if not chosen["active"]:
+        raise ApiError(
+            f"The configuration {chosen['id']} is not active; activate it or pass another.",
+            param="configuration",
+        )
+    return_url = params.get("return_url", chosen.get("default_return_url"))
     if return_url is not None:
         _check_url(return_url, "return_url")
     now = emulator.clock()
@@ -511,6 +516,7 @@ async def create_session(request: web.Request) -> web.Response:
         on_behalf_of=params.get("on_behalf_of"),
         flow=flow,
         after_expiration=expiration,
+        configuration=chosen["id"],
     )
     remember(store.sessions, token, session, emulator.max_remembered)
     return json_response(request, store.session_json(session, expand=expand))
@@ -619,7 +625,10 @@ async def get_payment_method(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """The ``/v1`` routes."""
+    from lattice_stripe.emulator.configurations import configuration_routes
+
     return [
+        *configuration_routes(),
         web.post("/v1/billing_portal/sessions", create_session),
         web.post("/v1/customers", create_customer),
         web.get("/v1/customers/{id}", get_customer, allow_head=False),

@@ -342,6 +342,7 @@ class PortalSession:
     flow: JSON | None
     after_expiration: JSON | None
     opened: bool = False
+    configuration: str | None = None  # None: the default configuration
 
 
 @attrs.define(kw_only=True)
@@ -394,6 +395,10 @@ class Store:
             "updated": now - 90 * _DAY,
             **seed.configuration,
         }
+        # Every configuration by ID (the seed's is the default one, also ``self.configuration``),
+        # and the order they were made in, for lists of configurations made in one second.
+        self.configurations: dict[str, JSON] = {self.configuration["id"]: self.configuration}
+        self.configuration_order: dict[str, int] = {self.configuration["id"]: 0}
         self.products = {product.id: product for product in seed.products}
         self.prices = {price.id: price for price in seed.prices}
         self.coupons = {coupon.id: coupon for coupon in seed.coupons}
@@ -761,10 +766,11 @@ class Store:
         }
 
     def session_json(self, session: PortalSession, *, expand: tuple[str, ...] = ()) -> JSON:
-        configuration: str | JSON = self.configuration["id"]
+        chosen = self.configurations.get(session.configuration or "", self.configuration)
+        configuration: str | JSON = chosen["id"]
         # Expanding a nested path (configuration.application) expands its parents too.
         if any(path.partition(".")[0] == "configuration" for path in expand):
-            configuration = self.configuration
+            configuration = chosen
         return {
             "id": session.id,
             "object": "billing_portal.session",

@@ -24,6 +24,7 @@ __all__ = [
     "SUBSCRIPTION_LIST",
     "ApiError",
     "Array",
+    "Boolean",
     "Enum",
     "Hash",
     "Integer",
@@ -83,9 +84,18 @@ def no_such(what: str, value: str, param: str, *, status: int = 400) -> ApiError
 
 @attrs.frozen
 class String:
-    """A non-empty string of at most ``max_length`` characters (``None``: the spec sets none)."""
+    """A non-empty string of at most ``max_length`` characters (``None``: the spec sets none).
+
+    ``clearable``: the empty value ``""`` is accepted and reads as ``None`` (unset).
+    """
 
     max_length: int | None = 5000
+    clearable: bool = False
+
+
+@attrs.frozen
+class Boolean:
+    """``true`` or ``false``."""
 
 
 @attrs.frozen
@@ -105,9 +115,10 @@ class Enum:
 
 @attrs.frozen
 class Array:
-    """A list (``a[0]=...&a[1]=...``) of ``item``."""
+    """A list (``a[0]=...&a[1]=...``) of ``item``; ``clearable``: ``a=`` is the empty list."""
 
     item: "Schema"
+    clearable: bool = False
 
 
 @attrs.frozen
@@ -125,7 +136,7 @@ class MapOf:
     value: "Schema"
 
 
-Schema = String | Integer | Enum | Array | Hash | MapOf
+Schema = String | Boolean | Integer | Enum | Array | Hash | MapOf
 
 
 def _child(param: str, key: str | int) -> str:
@@ -157,6 +168,8 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
             key: check(schema.fields[key], item, _child(param, key)) for key, item in value.items()
         }
     if isinstance(schema, Array):
+        if value == "" and schema.clearable:
+            return []
         if not isinstance(value, list):
             raise ApiError(
                 f"Invalid array: {param} must be a list (use {param}[0]=value).", param=param
@@ -166,6 +179,8 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
         raise ApiError(
             f"Invalid {param}: expected a single value, got a hash or list.", param=param
         )
+    if value == "" and isinstance(schema, String) and schema.clearable:
+        return None
     if value == "":
         raise ApiError(
             f"You passed an empty string for '{param}'. We assume empty values are an attempt "
@@ -182,6 +197,10 @@ def check(schema: Schema, value: Any, param: str = "") -> Any:
                 code="parameter_invalid_string",
             )
         return value
+    if isinstance(schema, Boolean):
+        if value not in ("true", "false"):
+            raise ApiError(f"Invalid boolean: {value[:20]}", param=param)
+        return value == "true"
     if isinstance(schema, Enum):
         if value not in schema.values:
             raise ApiError(

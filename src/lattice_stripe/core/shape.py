@@ -1,0 +1,314 @@
+"""The request shape written once: key sets, checks and wire order read from attrs definitions.
+
+A params class is a ``@attrs.frozen`` value whose annotations say what each
+field holds: ``str``, ``int``, ``bool``, a ``Literal`` enum, another params
+class, ``tuple[X, ...]`` (a list) or ``Mapping[str, str]`` (metadata), each
+optionally ``| None``. Field ``metadata`` adds what an annotation cannot say:
+
+- ``max_length`` (default 5000), ``url`` (an absolute https URL),
+  ``prefix`` (a Stripe ID such as ``prod_``), ``clearable`` (``""`` unsets),
+- ``max_items`` for lists, ``minimum`` for integers.
+
+From that alone :func:`structure` turns a mapping (or an instance) into a
+checked instance, with the accepted keys of every level taken from
+``attrs.fields``, and :func:`encode` writes it as Stripe's form body or query
+string in field order. A new field is one line in its class.
+"""
+
+import functools
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import quote
+
+import attrs
+
+from lattice_stripe.core.errors import ValidationError
+
+__all__ = ["Field", "encode", "fields_of", "keys_of", "structure"]
+
+T = TypeVar("T")
+MAX_STRING = 5000
+UrlCheck = Callable[[object, str], str]
+
+
+@attrs.frozen
+class Field:
+    """One field of a params class, resolved once from its annotation and metadata."""
+
+    name: str
+    kind: Literal["str", "int", "bool", "enum", "object", "list", "map"]
+    optional: bool
+    required: bool
+    choices: tuple[str, ...] = ()
+    inner: "Field | None" = None
+    cls: type | None = None
+    max_length: int = MAX_STRING
+    max_items: int | None = None
+    minimum: int | None = None
+    url: bool = False
+    prefix: str | None = None
+    clearable: bool = False
+
+
+def _resolve(name: str, hint: Any, meta: Mapping[str, Any], required: bool) -> Field:
+    optional = False
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [arg for arg in get_args(hint) if arg is not type(None)]
+        optional = len(args) < len(get_args(hint))
+        (hint,) = args
+    rules = {
+        key: meta[key]
+        for key in ("max_length", "max_items", "minimum", "url", "prefix", "clearable")
+        if key in meta
+    }
+    origin = get_origin(hint)
+    if hint is str:
+        return Field(name, "str", optional, required, **rules)
+    if hint is bool:
+        return Field(name, "bool", optional, required)
+    if hint is int:
+        return Field(name, "int", optional, required, **rules)
+    if origin is Literal:
+        return Field(name, "enum", optional, required, choices=get_args(hint))
+    if attrs.has(hint):
+        return Field(name, "object", optional, required, cls=hint)
+    if origin is tuple:
+        item_meta = {key[5:]: value for key, value in meta.items() if key.startswith("item_")}
+        inner = _resolve(f"{name}[]", get_args(hint)[0], item_meta, True)
+        return Field(name, "list", optional, required, inner=inner, **rules)
+    if origin is Mapping or origin is dict:
+        return Field(name, "map", optional, required, **rules)
+    raise TypeError(f"{name}: no wire shape for {hint!r}")  # pragma: no cover - a coding error
+
+
+def fields_of(cls: type) -> tuple[Field, ...]:
+    """The resolved fields of a params class, in definition (and wire) order."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = _fields(cls)
+    return found
+
+
+_FIELDS: dict[type, tuple[Field, ...]] = {}
+
+
+def _fields(cls: Any) -> tuple[Field, ...]:
+    hints = get_type_hints(cls)
+    return tuple(
+        _resolve(
+            field.name,
+            hints[field.name],
+            field.metadata,
+            field.default is attrs.NOTHING,
+        )
+        for field in attrs.fields(cls)
+    )
+
+
+def keys_of(cls: type) -> frozenset[str]:
+    """The keys a mapping for ``cls`` may hold: its attrs field names."""
+    found = _KEYS.get(cls)
+    if found is None:
+        found = _KEYS[cls] = frozenset(field.name for field in fields_of(cls))
+    return found
+
+
+_KEYS: dict[type, frozenset[str]] = {}
+
+
+# -- checking ------------------------------------------------------------------------
+
+
+def _fail(path: str, reason: str) -> NoReturn:
+    raise ValidationError(path, reason)
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def structure(cls: type[T], raw: object, path: str, url_check: UrlCheck) -> T:
+    """Return ``raw`` (a mapping with string keys, or a ``cls``) as a checked ``cls``.
+
+    Unknown keys, wrong types, unknown enum values, over-long strings and lists,
+    bad URLs and IDs raise :class:`~lattice_stripe.core.errors.ValidationError`
+    with the field path; the offending value is never echoed.
+    """
+    if isinstance(raw, cls):
+        get: Callable[[str], object] = functools.partial(getattr, raw)
+    elif isinstance(raw, Mapping):
+        allowed = keys_of(cls)
+        if not allowed.issuperset(raw):
+            for key in raw:
+                if not isinstance(key, str):
+                    _fail(path or "params", f"every key must be a string, got {_kind(key)}")
+                if key not in allowed:
+                    shown = key if len(key) <= 40 and key.isprintable() else repr(key[:40])
+                    where = f"'{path}'" if path else "the top level"
+                    _fail(
+                        _join(path, shown),
+                        f"unknown parameter; {where} accepts only: {', '.join(sorted(allowed))}",
+                    )
+        get = raw.get
+    else:
+        _fail(path or "params", f"expected a mapping or a {cls.__name__}, got {_kind(raw)}")
+    values: dict[str, object] = {}
+    for field in fields_of(cls):
+        value = get(field.name)
+        field_path = _join(path, field.name)
+        if value is None:
+            if field.required:
+                _fail(field_path, "required")
+            values[field.name] = None
+            continue
+        values[field.name] = _value(field, value, field_path, url_check)
+    return cls(**values)
+
+
+def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> object:
+    kind = field.kind
+    if kind == "str":
+        if not isinstance(value, str):
+            _fail(path, f"expected a string, got {_kind(value)}")
+        # A str subclass could answer + or format differently from what is
+        # checked here: only an exact str goes on.
+        value = str.__str__(value)
+        if value == "":
+            if field.clearable:
+                return value
+            _fail(path, "must not be empty (Stripe reads an empty string as 'unset')")
+        if len(value) > field.max_length:
+            _fail(path, f"too long: at most {field.max_length} characters")
+        if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+            _fail(path, "must be valid Unicode text: it contains a lone surrogate")
+        if field.url:
+            return url_check(value, path)
+        if field.prefix is not None and not value.startswith(field.prefix):
+            _fail(path, f"expected an ID starting with '{field.prefix}'")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            _fail(path, f"expected true or false, got {_kind(value)}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, f"expected an integer, got {_kind(value)}")
+        value = int.__int__(value)
+        if field.minimum is not None and value < field.minimum:
+            _fail(path, f"must be {field.minimum} or more")
+        return value
+    if kind == "enum":
+        if not isinstance(value, str) or value not in field.choices:
+            _fail(path, f"unknown value; use one of {', '.join(map(repr, field.choices))}")
+        return str.__str__(value)
+    if kind == "object":
+        assert field.cls is not None
+        return structure(field.cls, value, path, url_check)
+    if kind == "list":
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            _fail(path, f"expected a list, got {_kind(value)} (pass [] to clear it)")
+        value = _read(list, value, path)  # read once: what is checked is what is sent
+        if field.max_items is not None and len(value) > field.max_items:
+            _fail(path, f"too many entries: at most {field.max_items}")
+        inner = field.inner
+        assert inner is not None
+        return tuple(
+            _value(inner, item, f"{path}[{index}]", url_check) for index, item in enumerate(value)
+        )
+    if not isinstance(value, Mapping):
+        _fail(path, f"expected a mapping of strings, got {_kind(value)}")
+    return _metadata(_read(dict, value, path), path)
+
+
+def _read(kind: Callable[[Any], T], value: object, path: str) -> T:
+    """A plain copy of a container, read once; one that raises while read is a ValidationError."""
+    try:
+        return kind(value)
+    except Exception:
+        _fail(path or "params", "could not be read: it raised while it was read; pass a plain one")
+
+
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+
+
+def _metadata(value: Mapping[Any, Any], path: str) -> Mapping[str, str]:
+    if len(value) > MAX_METADATA_KEYS:
+        _fail(path, f"too many keys: Stripe allows at most {MAX_METADATA_KEYS}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            _fail(path, "every key must be a non-empty string")
+        shown = key if len(key) <= MAX_METADATA_KEY and key.isprintable() else repr(key[:40])
+        if len(key) > MAX_METADATA_KEY:
+            _fail(f"{path}.{shown}", f"key too long: at most {MAX_METADATA_KEY} characters")
+        if "[" in key or "]" in key:
+            _fail(f"{path}.{shown}", "keys must not contain '[' or ']' (form encoding uses them)")
+        if not isinstance(item, str):
+            _fail(f"{path}.{shown}", f"expected a string value, got {_kind(item)}")
+        if len(item) > MAX_METADATA_VALUE:
+            _fail(f"{path}.{shown}", f"value too long: at most {MAX_METADATA_VALUE} characters")
+    return types.MappingProxyType(
+        {str.__str__(key): str.__str__(item) for key, item in value.items()}
+    )
+
+
+# -- encoding ------------------------------------------------------------------------
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def encode(value: object, *, query: bool = False) -> bytes:
+    """Write a checked params value as Stripe's form body (or, with ``query``, query string).
+
+    Fields go in definition order; ``None`` is left out; an empty list is sent
+    as ``key=`` (Stripe's "clear this list"), never silently dropped. In a
+    query string a list of plain values is ``key[]=v``, as Stripe's SDKs send
+    ``expand[]``; in a form body it is indexed, ``key[0]=v``.
+    """
+    parts: list[str] = []
+    _encode_object(value, "", parts, query)
+    return "&".join(parts).encode("ascii")
+
+
+def _encode_object(value: object, prefix: str, parts: list[str], query: bool) -> None:
+    for field in fields_of(type(value)):
+        item = getattr(value, field.name)
+        if item is not None:
+            key = f"{prefix}%5B{field.name}%5D" if prefix else field.name
+            _encode_value(field, item, key, parts, query)
+
+
+def _encode_value(field: Field, value: object, key: str, parts: list[str], query: bool) -> None:
+    kind = field.kind
+    if kind == "object":
+        _encode_object(value, key, parts, query)
+    elif kind == "list":
+        assert isinstance(value, tuple)
+        assert field.inner is not None
+        if not value:
+            parts.append(f"{key}=")
+        for index, item in enumerate(value):
+            item_key = (
+                f"{key}%5B%5D"
+                if query and field.inner.kind != "object"
+                else (f"{key}%5B{index}%5D")
+            )
+            _encode_value(field.inner, item, item_key, parts, query)
+    elif kind == "map":
+        assert isinstance(value, Mapping)
+        if not value:
+            parts.append(f"{key}=")
+        for name, item in value.items():
+            parts.append(f"{key}%5B{_q(name)}%5D={_q(item)}")
+    elif kind == "bool":
+        parts.append(f"{key}={'true' if value else 'false'}")
+    else:
+        parts.append(f"{key}={_q(str(value))}")
