@@ -289,7 +289,10 @@ class Interrupt(BaseException):
     """Raised at one chosen line of whatever code a create runs, library's or not."""
 
 
-_CALL_PATHS = ("/lattice_stripe/", "/urllib3/", "/http/", "/email/", "/json/", "socket.py")
+# Not urllib3's own lines: its pool holds a lock across several of them, and an
+# exception raised there leaves the lock held (urllib3's, not the library's, to fix);
+# the signal cases above interrupt urllib3 where a real signal does, in a blocked read.
+_CALL_PATHS = ("/lattice_stripe/", "/http/", "/email/", "/json/", "socket.py")
 
 
 def _in_the_call(frame: FrameType) -> bool:

@@ -18,12 +18,12 @@ in one place, :func:`_connection_error`, with the original chained as
 """
 
 import base64
+import contextlib
 import select
 import socket
 import ssl
 import struct
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -146,7 +146,6 @@ class StdlibTransport:
         self._ca_bundle = ca_bundle
         self._proxy = _parse_proxy(proxy) if proxy is not None else None
         self._monotonic = monotonic
-        self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._routes: dict[str, Route] = {}
         self._closed = False
@@ -237,25 +236,32 @@ class StdlibTransport:
             self._routes[url] = route
         return route
 
+    # The pool takes no lock: list.pop and list.append are single steps that no
+    # interruption (a signal handler raising mid-call) can leave half done, where
+    # a lock held by an interrupted call would stall every later call.
     def _checkout(self, key: tuple[str, str, int]) -> _Connection | None:
-        while True:
-            with self._lock:
-                idle = self._idle.get(key)
-                if not idle:
-                    return None
+        idle = self._idle.get(key)
+        while idle:
+            try:
                 connection = idle.pop()
+            except IndexError:  # taken by another thread since the check
+                return None
             if not connection.dropped():
                 connection.reused = True
                 return connection
             connection.close()
+        return None
 
     def _checkin(self, key: tuple[str, str, int], connection: _Connection) -> None:
-        with self._lock:
-            if not self._closed:
-                idle = self._idle.setdefault(key, [])
-                if len(idle) < self._pool_size:
-                    idle.append(connection)
+        if not self._closed:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._pool_size:
+                idle.append(connection)
+                if not self._closed:
                     return
+                # Closed meanwhile: close() may have missed it.
+                with contextlib.suppress(ValueError):
+                    idle.remove(connection)
         connection.close()
 
     # -- one attempt -----------------------------------------------------------------
@@ -358,9 +364,8 @@ class StdlibTransport:
 
     def close(self) -> None:
         """Close every idle connection; connections in use close when their call ends."""
-        with self._lock:
-            self._closed = True
-            pools, self._idle = self._idle, {}
+        self._closed = True
+        pools, self._idle = self._idle, {}
         for idle in pools.values():
             for connection in idle:
                 connection.close()
