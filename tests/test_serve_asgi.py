@@ -78,6 +78,6 @@ def test_the_guides_fastapi_app_opens_the_portal(monkeypatch: pytest.MonkeyPatch
         "starlette-app",
         "starlette-deep-link",
         "starlette-test",
-        "fastapi-app",
+        "deep-link-fastapi",
     )
     assert guide.fake.last_request.params["customer"] == "cus_123"
