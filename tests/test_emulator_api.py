@@ -13,7 +13,9 @@ from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, raw_get
 from lattice_stripe.core.codec import decode_session, encode_form
+from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.expand import SESSION_EXPANDABLE
+from lattice_stripe.core.guard import guard
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
 from lattice_stripe.emulator import api as emulator_api
 from lattice_stripe.emulator.api import Handler
@@ -226,19 +228,19 @@ async def test_every_path_the_spec_marks_expandable_is_accepted(
         assert body["configuration"] == "bpc_emulator"
 
 
-@pytest.mark.parametrize(
-    ("path", "message"),
-    [
-        ("customer", "This property cannot be expanded (customer)."),
-        ("configuration.id", "This property cannot be expanded (configuration.id)."),
-        ("flow.subscription_pause", "This property cannot be expanded (flow.subscription_pause)."),
-        ("configuration.application.owner", "This property cannot be expanded"),
-        (
-            "configuration.features.subscription_update.products.adjustable_quantity",
-            "You cannot expand more than 4 levels of a property.",
-        ),
-    ],
-)
+UNEXPANDABLE = [
+    ("customer", "This property cannot be expanded (customer)."),
+    ("configuration.id", "This property cannot be expanded (configuration.id)."),
+    ("flow.subscription_pause", "This property cannot be expanded (flow.subscription_pause)."),
+    ("configuration.application.owner", "This property cannot be expanded"),
+    (
+        "configuration.features.subscription_update.products.adjustable_quantity",
+        "You cannot expand more than 4 levels of a property.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "message"), UNEXPANDABLE)
 async def test_paths_the_spec_does_not_mark_expandable_are_refused(
     http: aiohttp.ClientSession, running: RunningEmulator, path: str, message: str
 ) -> None:
@@ -251,6 +253,14 @@ async def test_paths_the_spec_does_not_mark_expandable_are_refused(
     assert body["error"]["param"] == "expand[1]"
     assert body["error"]["message"].startswith(message)
     assert running.emulator.store.sessions == {}
+
+
+@pytest.mark.parametrize("path", [path for path, _ in UNEXPANDABLE])
+def test_the_guard_refuses_what_the_emulator_refuses(path: str) -> None:
+    """The client's guard refuses each path the emulator refuses, at the same expand entry."""
+    with pytest.raises(ValidationError) as info:
+        guard({"customer": "cus_demo", "expand": ["flow", path]})
+    assert info.value.path == "expand[1]"
 
 
 async def test_after_expiration_is_echoed(

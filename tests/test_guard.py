@@ -17,6 +17,7 @@ from lattice_stripe import (
     ValidationError,
     guard,
 )
+from lattice_stripe.core.expand import SESSION_EXPANDABLE
 from stripe_api import STRIPE_API
 
 LOCALES_FILE = STRIPE_API / "locales.txt"
@@ -302,14 +303,49 @@ def test_update_confirm_requires_subscription_as_well_as_items() -> None:
     assert error.path == "flow_data.subscription_update_confirm.subscription"
 
 
-@pytest.mark.parametrize("index", [0, 2])
-def test_update_confirm_item_requires_id(index: int) -> None:
-    """Every item needs its si_ id; the path indexes the faulty item."""
-    items: list[dict[str, object]] = [{"id": "si_a"}, {"id": "si_b"}, {"id": "si_c"}]
-    items[index] = {"price": "price_new", "quantity": 2}
+@pytest.mark.parametrize(
+    "item", [{"price": "price_new", "quantity": 2}, {"id": None, "quantity": 1}]
+)
+def test_update_confirm_item_requires_id(item: dict[str, object]) -> None:
+    """An item needs its si_ id; the path names the item's id."""
+    error = rejected(confirm_flow(subscription="sub_1", items=[item]))
+    assert error.path == "flow_data.subscription_update_confirm.items[0].id"
+    assert "si_" in error.reason
+
+
+def test_update_confirm_takes_at_most_one_item() -> None:
+    """A second item is refused at items[1], as Stripe refuses it ("only up to one")."""
+    items = [{"id": "si_a", "price": "price_1"}, {"id": "si_b", "quantity": 2}]
     error = rejected(confirm_flow(subscription="sub_1", items=items))
-    assert error.path == f"flow_data.subscription_update_confirm.items[{index}].id"
-    assert "(si_...)" in error.reason
+    assert error.path == "flow_data.subscription_update_confirm.items[1]"
+    assert "at most 1 item" in error.reason
+
+
+def test_update_confirm_typed_flow_takes_at_most_one_item() -> None:
+    """The typed constructor's flow with two items is refused the same way before the network."""
+    flow = FlowData.subscription_update_confirm(
+        "sub_1",
+        [UpdateConfirmItem(id="si_a", quantity=1), UpdateConfirmItem(id="si_b", quantity=2)],
+    )
+    error = rejected(SessionCreateParams(customer="cus_1", flow_data=flow))
+    assert error.path == "flow_data.subscription_update_confirm.items[1]"
+
+
+@pytest.mark.parametrize("item", [{"id": "si_a"}, {"id": "si_a", "price": None, "quantity": None}])
+def test_update_confirm_item_needs_price_or_quantity(item: dict[str, object]) -> None:
+    """An item with only its id changes nothing and is refused, naming price and quantity."""
+    error = rejected(confirm_flow(subscription="sub_1", items=[item]))
+    assert error.path == "flow_data.subscription_update_confirm.items[0]"
+    assert "price" in error.reason
+    assert "quantity" in error.reason
+
+
+@pytest.mark.parametrize("item", [{"price": "price_2"}, {"quantity": 0}, {"quantity": 3}])
+def test_update_confirm_item_with_price_or_quantity_passes(item: dict[str, object]) -> None:
+    """An item with its id and a price, a quantity (zero included) or both is accepted."""
+    checked = guard(confirm_flow(subscription="sub_1", items=[{"id": "si_a", **item}]))
+    assert isinstance(checked.flow_data, SubscriptionUpdateConfirmFlow)
+    assert checked.flow_data.items == (UpdateConfirmItem(id="si_a", **item),)  # type: ignore[arg-type]
 
 
 def test_update_confirm_item_id_must_be_si_id() -> None:
@@ -329,7 +365,9 @@ def test_update_confirm_discount_needs_exactly_one_of_coupon_and_code(
 ) -> None:
     """A discount carries exactly one of coupon and promotion_code."""
     error = rejected(
-        confirm_flow(subscription="sub_1", items=[{"id": "si_1"}], discounts=[discount])
+        confirm_flow(
+            subscription="sub_1", items=[{"id": "si_1", "quantity": 2}], discounts=[discount]
+        )
     )
     assert error.path == "flow_data.subscription_update_confirm.discounts[0]"
     assert "exactly one of coupon and promotion_code" in error.reason
@@ -489,7 +527,6 @@ def id_cases(length: int) -> list[tuple[dict[str, object], str]]:
         ({"customer_account": long_id("acct_", length)}, "customer_account"),
         (with_customer(configuration=long_id("bpc_", length)), "configuration"),
         (with_customer(on_behalf_of=long_id("acct_", length)), "on_behalf_of"),
-        (with_customer(expand=[long_id("x", length)]), "expand[0]"),
         (
             with_flow(
                 {"type": "subscription_update", "subscription_update": {"subscription": sub}}
@@ -497,7 +534,9 @@ def id_cases(length: int) -> list[tuple[dict[str, object], str]]:
             "flow_data.subscription_update.subscription",
         ),
         (
-            confirm_flow(subscription="sub_1", items=[{"id": long_id("si_", length)}]),
+            confirm_flow(
+                subscription="sub_1", items=[{"id": long_id("si_", length), "quantity": 1}]
+            ),
             "flow_data.subscription_update_confirm.items[0].id",
         ),
         (
@@ -506,7 +545,9 @@ def id_cases(length: int) -> list[tuple[dict[str, object], str]]:
         ),
         (
             confirm_flow(
-                subscription="sub_1", items=[{"id": "si_1"}], discounts=[{"coupon": "c" * length}]
+                subscription="sub_1",
+                items=[{"id": "si_1", "quantity": 2}],
+                discounts=[{"coupon": "c" * length}],
             ),
             "flow_data.subscription_update_confirm.discounts[0].coupon",
         ),
@@ -581,7 +622,9 @@ def test_ids_are_at_most_5000_characters(index: int) -> None:
         ),
         (
             confirm_flow(
-                subscription="sub_1", items=[{"id": "si_1"}], discounts=[{"amount_off": 5}]
+                subscription="sub_1",
+                items=[{"id": "si_1", "quantity": 2}],
+                discounts=[{"amount_off": 5}],
             ),
             "flow_data.subscription_update_confirm.discounts[0].amount_off",
             "promotion_code",
@@ -696,7 +739,11 @@ def test_non_string_keys_are_refused(params: Mapping[Any, object], path: str) ->
             "0 or more",
         ),
         (
-            confirm_flow(subscription="sub_1", items=[{"id": "si_1"}], discounts={"coupon": "C"}),
+            confirm_flow(
+                subscription="sub_1",
+                items=[{"id": "si_1", "quantity": 2}],
+                discounts={"coupon": "C"},
+            ),
             "flow_data.subscription_update_confirm.discounts",
             "expected a list",
         ),
@@ -845,7 +892,9 @@ def test_typed_params_take_lists_where_tuples_are_stored() -> None:
             SessionCreateParams(
                 customer="cus_1",
                 flow_data=FlowData.subscription_update_confirm(
-                    "sub_1", [UpdateConfirmItem(id="si_1")], discounts=[UpdateConfirmDiscount()]
+                    "sub_1",
+                    [UpdateConfirmItem(id="si_1", quantity=1)],
+                    discounts=[UpdateConfirmDiscount()],
                 ),
             ),
             "flow_data.subscription_update_confirm.discounts[0]",
@@ -945,16 +994,13 @@ FLOW_EXAMPLES: list[tuple[dict[str, object], FlowData]] = [
             },
             "subscription_update_confirm": {
                 "subscription": "sub_3",
-                "items": [{"id": "si_1", "price": "price_9", "quantity": 3}, {"id": "si_2"}],
+                "items": [{"id": "si_1", "price": "price_9", "quantity": 3}],
                 "discounts": [{"promotion_code": "promo_1"}],
             },
         },
         FlowData.subscription_update_confirm(
             "sub_3",
-            [
-                UpdateConfirmItem(id="si_1", price="price_9", quantity=3),
-                UpdateConfirmItem(id="si_2"),
-            ],
+            [UpdateConfirmItem(id="si_1", price="price_9", quantity=3)],
             discounts=[UpdateConfirmDiscount(promotion_code="promo_1")],
             after_completion=AfterCompletion.redirect("https://example.com/done"),
         ),
@@ -1010,3 +1056,38 @@ def test_valid_mappings_become_the_typed_values(
 def test_validation_error_is_a_value_error() -> None:
     """ValidationError is also a ValueError, so generic input handling catches it."""
     assert isinstance(rejected({}), ValueError)
+
+
+# -- expand ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(SESSION_EXPANDABLE))
+def test_every_expandable_path_passes(path: str) -> None:
+    """Every path the spec marks expandable on a session (nested ones included) is accepted."""
+    assert guard(with_customer(expand=[path])).expand == (path,)
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("customer", "configuration"),
+        ("configuration.bogus", "configuration.application"),
+        ("flow.subscription_pause", "flow.subscription_cancel"),
+        ("url", "flow"),
+        ("Configuration", "configuration"),
+    ],
+)
+def test_unexpandable_paths_are_refused_with_the_nearest_choices(path: str, hint: str) -> None:
+    """A path the spec does not mark expandable is refused at expand[i], naming valid paths."""
+    error = rejected(with_customer(expand=["flow", path]))
+    assert error.path == "expand[1]"
+    assert "not expandable" in error.reason
+    assert hint in error.reason
+
+
+def test_expansions_deeper_than_four_levels_are_refused() -> None:
+    """Stripe expands at most four levels: a five-level path is refused saying so."""
+    deep = "configuration.features.subscription_update.products.adjustable_quantity"
+    error = rejected(with_customer(expand=[deep]))
+    assert error.path == "expand[0]"
+    assert "at most 4 levels" in error.reason

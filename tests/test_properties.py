@@ -34,6 +34,7 @@ from lattice_stripe.core.codec import (
     encode_session_params,
     params_to_dict,
 )
+from lattice_stripe.core.expand import SESSION_EXPANDABLE
 from stripe_api import STRIPE_API
 
 LOCALES = sorted(
@@ -89,7 +90,7 @@ def after_completions(draw: st.DrawFn) -> Pair:
 def items(draw: st.DrawFn) -> Pair:
     item_id = draw(stripe_id("si_"))
     price = draw(st.none() | text)
-    quantity = draw(st.none() | st.integers(0, 10_000))
+    quantity = draw(st.integers(0, 10_000) if price is None else st.none() | st.integers(0, 10_000))
     mapping: dict[str, Any] = {"id": item_id}
     if price is not None:
         mapping["price"] = price
@@ -143,7 +144,7 @@ def flows(draw: st.DrawFn) -> Pair:
                 subscription, retention=retention, after_completion=after
             )
         elif flow_type == "subscription_update_confirm":
-            item_pairs = draw(st.lists(items(), min_size=1, max_size=3))
+            item_pairs = draw(st.lists(items(), min_size=1, max_size=1))
             discount_pairs = draw(st.none() | st.lists(discounts(), min_size=1, max_size=2))
             sub["items"] = [mapping for mapping, _ in item_pairs]
             if discount_pairs is not None:
@@ -193,7 +194,9 @@ def session_params(draw: st.DrawFn) -> tuple[dict[str, Any], SessionCreateParams
             after["customer_login"] = {"expires_at": expires_at}
         expiration = (after, AfterExpiration.customer_login(expires_at))
     optional("after_expiration", expiration)
-    expand = draw(st.none() | st.lists(text, min_size=1, max_size=2))
+    expand = draw(
+        st.none() | st.lists(st.sampled_from(sorted(SESSION_EXPANDABLE)), min_size=1, max_size=3)
+    )
     optional("expand", None if expand is None else (expand, tuple(expand)))
     return mapping, SessionCreateParams(**fields)
 
@@ -442,6 +445,7 @@ def typed_mutations(params: SessionCreateParams) -> list[Callable[[], SessionCre
         lambda: evolve(params, locale="xx"),
         lambda: evolve(params, return_url="http://example.com/"),
         lambda: evolve(params, expand=("",)),
+        lambda: evolve(params, expand=(*params.expand, "customer")),
         lambda: evolve(params, after_expiration=AfterExpiration(expires_at=0)),
         lambda: evolve(params, customer=123, customer_account=None),
         lambda: evolve(params, customer="a@b.example", customer_account=None),
@@ -462,6 +466,15 @@ def typed_mutations(params: SessionCreateParams) -> list[Callable[[], SessionCre
         if isinstance(flow, SubscriptionUpdateConfirmFlow):
             found.append(lambda: evolve(params, flow_data=evolve(flow, items=())))
             found.append(lambda: evolve(params, flow_data=evolve(flow, items=set(flow.items))))
+            found.append(lambda: evolve(params, flow_data=evolve(flow, items=flow.items * 2)))
+            found.append(
+                lambda: evolve(
+                    params,
+                    flow_data=evolve(
+                        flow, items=(evolve(flow.items[0], price=None, quantity=None),)
+                    ),
+                )
+            )
         if isinstance(flow, SubscriptionCancelFlow):
             found.append(
                 lambda: evolve(params, flow_data=evolve(flow, retention=Retention(coupon="")))

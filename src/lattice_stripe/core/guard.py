@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from lattice_stripe.core.errors import ValidationError
+from lattice_stripe.core.expand import MAX_EXPAND_DEPTH, SESSION_EXPANDABLE
 from lattice_stripe.core.params import (
     AFTER_COMPLETION_TYPES,
     FLOW_TYPES,
@@ -42,6 +43,9 @@ from lattice_stripe.core.params import (
 __all__ = ["MAX_CUSTOM_MESSAGE", "MAX_STRING", "check_return_url", "guard"]
 
 MAX_STRING = 5000
+MAX_CONFIRM_ITEMS = 1
+"""How many items ``subscription_update_confirm`` takes ("Currently, only up to one may be
+specified")."""
 MAX_CUSTOM_MESSAGE = 500
 
 
@@ -520,7 +524,8 @@ def _check_params(params: SessionCreateParams, allow_http_localhost: bool) -> No
     if not isinstance(params.expand, tuple):
         _fail("expand", f"expected a tuple of strings, got {_kind(params.expand)}")
     for index, field in enumerate(params.expand):
-        _string(field, f"expand[{index}]")
+        if field not in SESSION_EXPANDABLE:
+            _check_expand(field, f"expand[{index}]")
 
 
 def _check_flow_data(flow: object, allow_http_localhost: bool) -> None:
@@ -563,6 +568,12 @@ def _check_items(items: object, path: str) -> None:
             "required: a non-empty list of items, each with the subscription item's id (si_...) "
             "and the new price and/or quantity",
         )
+    if len(items) > MAX_CONFIRM_ITEMS:
+        _fail(
+            f"{path}[{MAX_CONFIRM_ITEMS}]",
+            f"Stripe accepts at most {MAX_CONFIRM_ITEMS} item here today; confirm one subscription "
+            "item's change per session",
+        )
     for index, item in enumerate(items):
         if not isinstance(item, UpdateConfirmItem):
             _fail(f"{path}[{index}]", f"expected an UpdateConfirmItem, got {_kind(item)}")
@@ -577,6 +588,27 @@ def _check_items(items: object, path: str) -> None:
         quantity = item.quantity
         if quantity is not None and not (quantity.__class__ is int and quantity >= 0):
             _integer(quantity, f"{path}[{index}].quantity", minimum=0)
+        if price is None and quantity is None:
+            _fail(
+                f"{path}[{index}]",
+                "pass the new price (price_...) or quantity (or both) beside the item's id",
+            )
+
+
+def _check_expand(field: object, path: str) -> None:
+    _string(field, path)
+    assert isinstance(field, str)
+    if field.count(".") >= MAX_EXPAND_DEPTH:
+        _fail(path, f"Stripe expands at most {MAX_EXPAND_DEPTH} levels (a.b.c.d)")
+    head = field.partition(".")[0]
+    near = sorted(p for p in SESSION_EXPANDABLE if p.partition(".")[0] == head) or sorted(
+        p for p in SESSION_EXPANDABLE if "." not in p
+    )
+    _fail(
+        path,
+        f"{field[:80]!r} is not expandable on a portal session; use one of "
+        f"{', '.join(near)} (every path: lattice_stripe.core.expand.SESSION_EXPANDABLE)",
+    )
 
 
 def _check_discounts(discounts: object, path: str) -> None:
