@@ -37,7 +37,6 @@ from flask import Blueprint, Flask, current_app, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.client import Client
 from lattice_stripe.contrib import (
     ERROR_PARAM,
@@ -61,6 +60,7 @@ from lattice_stripe.core.webhooks import (
     WebhookReceiver,
     WebhookReply,
 )
+from lattice_stripe.testing import RecordingTransport
 
 __all__ = ["EXTENSION_KEY", "LatticeStripe", "portal_error", "recording_transport"]
 

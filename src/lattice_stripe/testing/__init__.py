@@ -17,9 +17,12 @@ registered under the ``pytest11`` entry point, nothing to configure):
 
 Outside pytest, build a :class:`StripeRecorder` yourself or run
 ``with emulator_server() as stripe: ...`` and ``with serve_asgi(app) as url:
-...``. Importing this package imports neither aiohttp nor any framework.
+...``. :class:`RecordingTransport` (the fake both ports accept) is here too:
+the framework integrations' test helpers take it from this package.
+Importing this package imports neither aiohttp nor any framework.
 """
 
+from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
 from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
 from lattice_stripe.testing.uvicorn import serve_asgi
@@ -29,6 +32,7 @@ __all__ = [
     "TEST_API_KEY",
     "EmulatorServer",
     "PortalSessionCall",
+    "RecordingTransport",
     "SentWebhook",
     "StripeRecorder",
     "emulator_server",

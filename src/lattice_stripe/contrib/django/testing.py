@@ -23,9 +23,9 @@ from django.test import Client, SimpleTestCase
 from django.test.utils import override_settings
 from django.urls import reverse
 
-from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib.django.conf import SETTING, stripe_settings
 from lattice_stripe.core.webhooks import generate_signature_header
+from lattice_stripe.testing import RecordingTransport
 
 __all__ = [
     "TEST_API_KEY",

@@ -16,8 +16,8 @@ application's own ``main``::
 from pyramid.config import Configurator
 from pyramid.registry import Registry
 
-from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib.pyramid import PREFIX, TRANSPORT_KEY
+from lattice_stripe.testing import RecordingTransport
 
 __all__ = ["TEST_API_KEY", "includeme", "recording_transport"]
 
