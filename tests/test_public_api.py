@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import json
 import pkgutil
 import subprocess
@@ -141,3 +142,18 @@ def test_each_event_store_loads_only_its_own_database_driver() -> None:
         "stores.postgres": ["psycopg", "psycopg_pool"],
         "stores.redis": ["psycopg", "psycopg_pool", "redis"],
     }
+
+
+def test_store_protocols_and_reply_are_top_level_names_of_the_core_classes() -> None:
+    """EventStore, AsyncEventStore and WebhookReply import from lattice_stripe, one class each."""
+    import lattice_stripe.core.webhooks as webhooks
+
+    assert lattice_stripe.EventStore is webhooks.EventStore
+    assert lattice_stripe.AsyncEventStore is webhooks.AsyncEventStore
+    assert lattice_stripe.WebhookReply is webhooks.WebhookReply
+
+
+def test_the_redaction_policy_has_one_home() -> None:
+    """The policy lives in lattice_stripe.core.redaction; no second module re-exports it."""
+    assert importlib.util.find_spec("lattice_stripe.redaction") is None
+    assert lattice_stripe.RedactingFilter.__module__ == "lattice_stripe.core.redaction"

@@ -74,9 +74,12 @@ from lattice_stripe.core.version import VERSION as __version__
 
 if TYPE_CHECKING:
     from lattice_stripe.core.webhooks import (
+        AsyncEventStore,
         Event,
+        EventStore,
         InMemoryEventStore,
         WebhookReceiver,
+        WebhookReply,
         construct_event,
         verify_signature,
     )
@@ -89,6 +92,7 @@ __all__ = [
     "AfterCompletion",
     "AfterExpiration",
     "AsyncClient",
+    "AsyncEventStore",
     "AsyncTransport",
     "AuthenticationError",
     "BusinessProfile",
@@ -105,6 +109,7 @@ __all__ = [
     "CustomerUpdateFlow",
     "Ensured",
     "Event",
+    "EventStore",
     "Features",
     "Flow",
     "FlowData",
@@ -147,6 +152,7 @@ __all__ = [
     "UpdateConfirmItem",
     "ValidationError",
     "WebhookReceiver",
+    "WebhookReply",
     "__version__",
     "construct_event",
     "guard",
@@ -160,9 +166,12 @@ __all__ = [
 _LAZY = {
     name: "lattice_stripe.core.webhooks"
     for name in (
+        "AsyncEventStore",
         "Event",
+        "EventStore",
         "InMemoryEventStore",
         "WebhookReceiver",
+        "WebhookReply",
         "construct_event",
         "verify_signature",
     )
