@@ -31,6 +31,7 @@ import attrs
 
 from lattice_stripe.adapters.recording import stripe_error_response
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.testing import session_response
 
 __all__ = [
     "Action",
@@ -212,19 +213,17 @@ class StripeSession:
         authorization = request.header("Authorization") or ""
         live = authorization.startswith(("Bearer sk_live_", "Bearer rk_live_"))
         mode = "live" if live else "test"
-        session = {
-            "id": f"bps_1Loopback{number:014d}",
-            "object": "billing_portal.session",
-            "configuration": params.get("configuration", "bpc_1LoopbackDefault"),
-            "created": int(time.time()),
-            "customer": params.get("customer"),
-            "flow": None,
-            "livemode": live,
-            "locale": params.get("locale"),
-            "on_behalf_of": params.get("on_behalf_of"),
-            "return_url": params.get("return_url"),
-            "url": f"https://billing.stripe.com/p/session/{mode}_Loopback{number:014d}",
-        }
+        session = session_response(
+            id=f"bps_1Loopback{number:014d}",
+            configuration=params.get("configuration", "bpc_1LoopbackDefault"),
+            created=int(time.time()),
+            customer=params.get("customer"),
+            livemode=live,
+            locale=params.get("locale"),
+            on_behalf_of=params.get("on_behalf_of"),
+            return_url=params.get("return_url"),
+            url=f"https://billing.stripe.com/p/session/{mode}_Loopback{number:014d}",
+        )
         headers = {
             "Content-Type": "application/json",
             "Request-Id": f"req_Loopback{number:014d}",

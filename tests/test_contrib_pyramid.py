@@ -35,6 +35,7 @@ from lattice_stripe.contrib.pyramid import SETTINGS_KEY, StripeSettings, get_cli
 from lattice_stripe.contrib.pyramid.testing import TEST_API_KEY, recording_transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
+from lattice_stripe.testing import session_body
 
 SECRET = "whsec_pyramid0secret"
 OLD_SECRET = "whsec_pyramid0old"
@@ -117,16 +118,8 @@ def session_response(url: str) -> Callable[[HttpRequest], HttpResponse]:
     """A fake-Stripe handler answering every create with a session whose URL is ``url``."""
 
     def answer(request: HttpRequest) -> HttpResponse:
-        body = {
-            "id": "bps_1",
-            "object": "billing_portal.session",
-            "url": url,
-            "created": NOW,
-            "livemode": False,
-            "configuration": "bpc_1",
-            "customer": "cus_123",
-        }
-        return HttpResponse(status=200, headers={}, body=json.dumps(body).encode())
+        body = session_body(url=url, created=NOW, customer="cus_123")
+        return HttpResponse(status=200, headers={}, body=body)
 
     return answer
 

@@ -38,6 +38,7 @@ from lattice_stripe.contrib.starlette import (
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
+from lattice_stripe.testing import session_body
 
 API_KEY = "sk_test_StarletteContrib"
 SECRET = "whsec_starlette0secret"
@@ -103,16 +104,8 @@ def session_response(url: str) -> Callable[[HttpRequest], HttpResponse]:
     """A fake-Stripe handler answering every create with a session whose URL is ``url``."""
 
     def answer(request: HttpRequest) -> HttpResponse:
-        body = {
-            "id": "bps_1",
-            "object": "billing_portal.session",
-            "url": url,
-            "created": NOW,
-            "livemode": False,
-            "configuration": "bpc_1",
-            "customer": "cus_123",
-        }
-        return HttpResponse(status=200, headers={}, body=json.dumps(body).encode())
+        body = session_body(url=url, created=NOW, customer="cus_123")
+        return HttpResponse(status=200, headers={}, body=body)
 
     return answer
 

@@ -44,6 +44,7 @@ from lattice_stripe.core.errors import (
     ResponseTooLargeError,
     StripeError,
 )
+from lattice_stripe.testing import session_response
 from transports import KINDS, Kind
 
 API_KEY = "sk_test_51FaultMatrixSecretKey0123456789"
@@ -504,16 +505,14 @@ PROXY_PAGE = (
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n"
     b"</html>\r\n"
 )
-GOOD_SESSION = {
-    "id": "bps_1Decode",
-    "object": "billing_portal.session",
-    "configuration": "bpc_1Decode",
-    "created": 1_760_000_000,
-    "customer": "cus_FaultMatrix",
-    "livemode": False,
-    "return_url": "https://example.com/account",
-    "url": "https://billing.stripe.com/p/session/test_Decode",
-}
+GOOD_SESSION = session_response(
+    id="bps_1Decode",
+    configuration="bpc_1Decode",
+    created=1_760_000_000,
+    customer="cus_FaultMatrix",
+    return_url="https://example.com/account",
+    url="https://billing.stripe.com/p/session/test_Decode",
+)
 GOOD_BODY = json.dumps(GOOD_SESSION).encode()
 
 

@@ -26,6 +26,7 @@ from lattice_stripe import (
     ResponseDecodeError,
     Session,
     ValidationError,
+    testing,
 )
 from lattice_stripe.adapters.recording import RecordingTransport, stripe_error_response
 from lattice_stripe.core.flow import CallOptions, ClientConfig, Sleep, create_session
@@ -35,21 +36,16 @@ PARAMS: dict[str, object] = {"customer": "cus_abc123", "return_url": "https://ex
 Flow = Generator[HttpRequest | Sleep, HttpResponse | None, Session]
 
 
-def session_body(**fields: object) -> bytes:
-    document = {
-        "id": "bps_1",
-        "object": "billing_portal.session",
-        "url": "https://billing.stripe.com/p/session/test_abc",
-        "created": 1700000000,
-        "livemode": False,
-        "configuration": "bpc_1",
-        "customer": "cus_abc123",
-        **fields,
-    }
-    return json.dumps(document).encode()
-
-
-OK = HttpResponse(status=200, headers={"Request-Id": "req_ok"}, body=session_body())
+OK = HttpResponse(
+    status=200,
+    headers={"Request-Id": "req_ok"},
+    body=testing.session_body(
+        id="bps_1",
+        url="https://billing.stripe.com/p/session/test_abc",
+        configuration="bpc_1",
+        customer="cus_abc123",
+    ),
+)
 
 
 def error_response(status: int, **headers: str) -> HttpResponse:

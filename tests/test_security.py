@@ -32,6 +32,7 @@ from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.core.flow import ClientConfig, call_options
 from lattice_stripe.core.http import HttpRequest
 from lattice_stripe.core.redaction import PORTAL_URL_PLACEHOLDER, scrub
+from lattice_stripe.testing import session_body
 
 API_KEY = "sk_test_51LeakAuditKey0000000000000000"
 OTHER_KEY = "rk_live_51PerCallOverride000000000000"
@@ -41,10 +42,7 @@ SECRETS = (API_KEY, OTHER_KEY, PORTAL_URL, "test_YWNjdF9sZWFrYXVkaXQ", "/p/sessi
 
 
 def _session_json(url: str = PORTAL_URL) -> bytes:
-    return (
-        b'{"id":"bps_1","object":"billing_portal.session","configuration":"bpc_1",'
-        b'"created":1,"customer":"cus_audit1","livemode":false,"url":"' + url.encode() + b'"}'
-    )
+    return session_body(customer="cus_audit1", url=url)
 
 
 def _closed_port() -> int:
@@ -98,7 +96,9 @@ SYNC_FAILURES: dict[str, Callable[[RecordingTransport], None]] = {
         *[HttpResponse(status=500, body=b'{"error":{"type":"api_error"}}')] * 3
     ),
     "undecodable success": lambda fake: fake.queue(
-        HttpResponse(status=200, body=_session_json().replace(b'"created":1', b'"created":"x"'))
+        HttpResponse(
+            status=200, body=session_body(customer="cus_audit1", url=PORTAL_URL, created="x")
+        )
     ),
     "html from a proxy": lambda fake: fake.queue(
         *[HttpResponse(status=502, body=b"<html>" + PORTAL_URL.encode() + b"</html>")] * 3

@@ -19,17 +19,21 @@ Outside pytest, build a :class:`StripeRecorder` yourself or run
 ``with emulator_server() as stripe: ...`` and ``with serve_asgi(app) as url:
 ...``. :class:`RecordingTransport` (the fake both ports accept) is here too:
 the framework integrations' test helpers take it from this package.
+:func:`session_response` / :func:`session_body` give Stripe's JSON for a
+portal session (every field, any overridden) for hand-made fakes.
 Importing this package imports neither aiohttp nor any framework.
 """
 
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
 from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
+from lattice_stripe.testing.responses import TEST_PORTAL_URL, session_body, session_response
 from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
     "ANY",
     "TEST_API_KEY",
+    "TEST_PORTAL_URL",
     "EmulatorServer",
     "PortalSessionCall",
     "RecordingTransport",
@@ -37,4 +41,6 @@ __all__ = [
     "StripeRecorder",
     "emulator_server",
     "serve_asgi",
+    "session_body",
+    "session_response",
 ]
