@@ -7,18 +7,21 @@ and the fake's recordings. None may contain the API key or a session URL.
 """
 
 import asyncio
+import copy
 import logging
 import pickle
 import socket
 import string
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import lattice_stripe
 from lattice_stripe import (
     APIConnectionError,
     AsyncClient,
@@ -29,9 +32,10 @@ from lattice_stripe import (
     Session,
 )
 from lattice_stripe.adapters.recording import RecordingTransport
+from lattice_stripe.core.codec import decode_session
 from lattice_stripe.core.flow import ClientConfig, call_options
-from lattice_stripe.core.http import HttpRequest
-from lattice_stripe.core.redaction import PORTAL_URL_PLACEHOLDER, scrub
+from lattice_stripe.core.http import Headers, HttpRequest
+from lattice_stripe.core.redaction import PORTAL_URL_PLACEHOLDER, Secret, Unpicklable, scrub
 from lattice_stripe.testing import session_body
 
 API_KEY = "sk_test_51LeakAuditKey0000000000000000"
@@ -191,6 +195,44 @@ def test_credential_carriers_refuse_pickling() -> None:
         with pytest.raises(TypeError, match="cannot be pickled"):
             pickle.dumps(carrier)
     assert isinstance(session, Session)
+
+
+@pytest.mark.parametrize(
+    "carrier",
+    [
+        lambda: Headers({"Authorization": f"Bearer {API_KEY}"}),
+        lambda: HttpRequest(method="POST", url="https://api.stripe.com", headers={"A": "b"}),
+        lambda: HttpResponse(status=200, body=_session_json()),
+        lambda: ClientConfig(api_key=API_KEY),
+        lambda: call_options(api_key=API_KEY),
+        lambda: Secret(API_KEY),
+        lambda: decode_session(_session_json()),
+    ],
+    ids=["headers", "request", "response", "config", "options", "secret", "session"],
+)
+def test_every_credential_carrier_refuses_pickle_and_copy_naming_itself(
+    carrier: Callable[[], object],
+) -> None:
+    """One rule for all: each carrier is an Unpicklable; pickle and copy refuse, naming the type."""
+    value = carrier()
+    assert isinstance(value, Unpicklable)
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match=f"^{type(value).__name__} cannot be pickled: ") as info:
+            attempt(value)
+        assert API_KEY not in str(info.value)
+        assert PORTAL_URL not in str(info.value)
+
+
+def test_the_pickle_rule_is_written_once() -> None:
+    """Only the redaction policy defines a refusing __reduce__; carriers inherit it."""
+    package = Path(lattice_stripe.__file__).parent
+    homes = sorted(
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "-> NoReturn"
+        in "".join(line for line in path.read_text().splitlines() if "def __reduce__" in line)
+    )
+    assert homes == ["core/redaction.py"]
 
 
 def _record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:

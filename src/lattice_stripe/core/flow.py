@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from collections.abc import Generator, Mapping
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -36,6 +36,7 @@ from lattice_stripe.core.http import Headers, HttpRequest, HttpResponse
 from lattice_stripe.core.operations import SESSION_CREATE, Operation
 from lattice_stripe.core.params import SessionCreateParams
 from lattice_stripe.core.ports import IdGenerator, Monotonic, RandomSource
+from lattice_stripe.core.redaction import Unpicklable
 from lattice_stripe.core.retry import RetryPolicy
 from lattice_stripe.core.session import Session
 from lattice_stripe.core.version import VERSION
@@ -104,7 +105,7 @@ def is_live_key(api_key: str) -> bool:
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
-class ClientConfig:
+class ClientConfig(Unpicklable):
     """A client's settings. ``repr`` never shows the API key."""
 
     api_key: str = attrs.field(repr=False)
@@ -122,8 +123,7 @@ class ClientConfig:
     query_headers: Headers = attrs.field(init=False, repr=False, eq=False)
     retry_policy: RetryPolicy = attrs.field(init=False, repr=False, eq=False)
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a client configuration carries the API key and cannot be pickled")
+    _refusal = "a client configuration carries the API key"
 
     def __attrs_post_init__(self) -> None:
         check_api_key(self.api_key)
@@ -167,7 +167,7 @@ class ClientConfig:
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
-class CallOptions:
+class CallOptions(Unpicklable):
     """Per-call overrides. ``None`` means "use the client's setting"."""
 
     api_key: str | None = attrs.field(default=None, repr=False)
@@ -178,8 +178,7 @@ class CallOptions:
     deadline: float | None = None
     max_retries: int | None = None
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("call options may carry an API key and cannot be pickled")
+    _refusal = "call options may carry an API key"
 
 
 NO_OPTIONS = CallOptions()

@@ -6,7 +6,6 @@ and every transport, real or fake, speaks the same two types.
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NoReturn
 
 import attrs
 
@@ -16,7 +15,7 @@ from lattice_stripe.core.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
 )
-from lattice_stripe.core.redaction import mask_key
+from lattice_stripe.core.redaction import Unpicklable, mask_key
 
 __all__ = ["Headers", "HttpRequest", "HttpResponse", "redacted_headers"]
 
@@ -38,7 +37,7 @@ def _mask_credential(value: str) -> str:
     return "[redacted]"
 
 
-class Headers(dict[str, str]):
+class Headers(Unpicklable, dict[str, str]):
     """Request headers whose ``repr`` masks credentials and which refuse to be pickled.
 
     A plain dict of headers would print the API key in any traceback rendered
@@ -50,8 +49,7 @@ class Headers(dict[str, str]):
     def __repr__(self) -> str:
         return repr(redacted_headers(self))
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("request headers carry the API key and cannot be pickled")
+    _refusal = "request headers carry the API key"
 
 
 def _headers_repr(headers: Mapping[str, str]) -> str:
@@ -62,15 +60,8 @@ def _as_headers(headers: Mapping[str, str]) -> Headers:
     return headers if isinstance(headers, Headers) else Headers(headers)
 
 
-def _refuse_pickle(value: object) -> NoReturn:
-    raise TypeError(
-        f"{type(value).__name__} holds a credential (an API key or a portal session URL) "
-        "and cannot be pickled"
-    )
-
-
 @attrs.frozen(kw_only=True, getstate_setstate=False)
-class HttpRequest:
+class HttpRequest(Unpicklable):
     """One HTTP request to send. ``repr`` masks the ``Authorization`` header.
 
     In seconds: ``timeout`` bounds each wait for the server's next bytes,
@@ -91,9 +82,6 @@ class HttpRequest:
     deadline: float = DEFAULT_DEADLINE
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
-    def __reduce__(self) -> NoReturn:
-        _refuse_pickle(self)
-
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -107,7 +95,7 @@ def _body_repr(body: bytes) -> str:
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
-class HttpResponse:
+class HttpResponse(Unpicklable):
     """One HTTP response: status, headers with lower-case names, and the whole body.
 
     The body is left out of ``repr``: a portal session's body carries its URL.
@@ -125,6 +113,3 @@ class HttpResponse:
     def request_id(self) -> str | None:
         """Stripe's ``Request-Id`` for this response, if any."""
         return self.headers.get("request-id")
-
-    def __reduce__(self) -> NoReturn:
-        _refuse_pickle(self)

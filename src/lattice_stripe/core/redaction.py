@@ -9,18 +9,38 @@ removes them from any log record, whoever wrote it.
 import contextlib
 import logging
 import re
-from typing import NoReturn
+from typing import Any, ClassVar, NoReturn
 
 __all__ = [
     "PORTAL_URL_PLACEHOLDER",
     "RedactingFilter",
     "Secret",
+    "Unpicklable",
     "clear_frame_locals",
     "mask_key",
     "scrub",
 ]
 
 PORTAL_URL_PLACEHOLDER = "[portal-session-url]"
+
+
+class Unpicklable:
+    """The rule "never pickle a credential", in one place: a base for every value holding one.
+
+    Caches, task queues and session stores pickle what they are given, and a pickle is
+    readable by anyone who reads the store. A value holding an API key or a portal URL
+    refuses, naming itself and why (``_refusal``, set per class); ``copy`` refuses too.
+    """
+
+    __slots__ = ()
+    _refusal: ClassVar[str] = "it holds a credential (an API key or a portal session URL)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} cannot be pickled: {self._refusal}")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        self.__reduce__()
+
 
 # A slash as apps log it: plain, JSON-escaped, percent-encoded once or twice.
 _SLASH = r"(?:/|\\/|%2[Ff]|%252[Ff])"
@@ -94,7 +114,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class Secret:
+class Secret(Unpicklable):
     """A credential held where a frame's locals or a repr could show it: ``repr`` masks it.
 
     Closures and long-lived frames keep one of these instead of the plain
@@ -113,9 +133,6 @@ class Secret:
 
     def __repr__(self) -> str:
         return f"Secret({mask_key(self._value)})"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a credential cannot be pickled")
 
 
 def clear_frame_locals(error: BaseException) -> None:

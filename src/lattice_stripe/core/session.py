@@ -13,9 +13,11 @@ field, URL included, when you really need it.
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
+
+from lattice_stripe.core.redaction import Unpicklable
 
 __all__ = [
     "Configuration",
@@ -376,7 +378,7 @@ class SessionAfterExpiration:
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
-class Session:
+class Session(Unpicklable):
     """A ``billing_portal.session``. Redirect the customer to ``url`` at once.
 
     ``url`` and ``flow`` never appear in ``repr``/``str``; the session cannot be
@@ -404,11 +406,10 @@ class Session:
         result: dict[str, Any] = to_dict(self)
         return result
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(
-            "a portal Session cannot be pickled: its url is a single-use credential that "
-            "must not be cached or queued; store session.id, or create a new session"
-        )
+    _refusal = (
+        "its url is a single-use credential that must not be cached or queued; "
+        "store session.id, or create a new session"
+    )
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
