@@ -157,3 +157,11 @@ def test_the_redaction_policy_has_one_home() -> None:
     """The policy lives in lattice_stripe.core.redaction; no second module re-exports it."""
     assert importlib.util.find_spec("lattice_stripe.redaction") is None
     assert lattice_stripe.RedactingFilter.__module__ == "lattice_stripe.core.redaction"
+
+
+def test_the_core_lists_each_of_its_modules_once() -> None:
+    """core.__all__ names every core module, sorted, and each resolves: a new module is listed."""
+    modules = sorted(info.name for info in pkgutil.iter_modules(lattice_stripe.core.__path__))
+    assert lattice_stripe.core.__all__ == modules
+    for name in lattice_stripe.core.__all__:
+        assert importlib.import_module(f"lattice_stripe.core.{name}").__name__.endswith(name)
