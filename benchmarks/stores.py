@@ -4,7 +4,7 @@ Each store claims new event IDs (what every first delivery costs), timed one
 by one; with four processes, each has its own store on the shared backend (a
 file or a server) and all claim at once. In memory (one process only),
 SQLite on a temporary file, PostgreSQL and Redis on throwaway local servers
-that ``tests/services.py`` starts (skipped, and said so, when the binaries
+that ``tests/support/services.py`` starts (skipped, and said so, when the binaries
 are missing). Reported, never asserted. ``python -m benchmarks.stores
 [claims]`` prints the table alone.
 """
@@ -24,7 +24,7 @@ from lattice_stripe.adapters.stores.sqlite import SqliteEventStore
 from lattice_stripe.core.webhooks import EventStore, InMemoryEventStore
 
 # The throwaway servers are the tests' own (tests/ is not a package).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 from services import ServiceUnavailable, running_postgres, running_redis
 
 PROCESSES = 4

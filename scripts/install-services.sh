@@ -1,6 +1,6 @@
 #!/bin/sh
-# PostgreSQL and Redis for the event-store tests (tests/test_event_stores.py,
-# tests/test_multiprocess_webhooks.py): the tests start their own throwaway servers
+# PostgreSQL and Redis for the event-store tests (tests/adapters/test_event_stores.py,
+# tests/adapters/test_multiprocess_webhooks.py): the tests start their own throwaway servers
 # from these binaries. Installs them with apt-get when they are missing and we are
 # root on Debian or Ubuntu; otherwise says so and succeeds: the tests then fail
 # under CI (CI=true) and skip elsewhere, with the same reason.

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_FILES = sorted([*ROOT.glob("tests/test_*.py"), *ROOT.glob("benchmarks/test_*.py")])
+TEST_FILES = sorted([*ROOT.glob("tests/**/test_*.py"), *ROOT.glob("benchmarks/test_*.py")])
 
 
 def _tests_without_a_one_line_docstring(path: Path) -> list[str]:

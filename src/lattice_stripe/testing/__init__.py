@@ -19,15 +19,23 @@ Outside pytest, build a :class:`StripeRecorder` yourself or run
 ``with emulator_server() as stripe: ...`` and ``with serve_asgi(app) as url:
 ...``. :class:`RecordingTransport` (the fake both ports accept) is here too:
 the framework integrations' test helpers take it from this package.
-:func:`session_response` / :func:`session_body` give Stripe's JSON for a
-portal session (every field, any overridden) for hand-made fakes.
+:func:`session_response` / :func:`session_body` (and
+:func:`configuration_response` / :func:`configuration_body`) give Stripe's
+JSON for a portal session (configuration), every field, any overridden, for
+hand-made fakes.
 Importing this package imports neither aiohttp nor any framework.
 """
 
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.testing.emulator import EmulatorServer, SentWebhook, emulator_server
 from lattice_stripe.testing.recorder import ANY, TEST_API_KEY, PortalSessionCall, StripeRecorder
-from lattice_stripe.testing.responses import TEST_PORTAL_URL, session_body, session_response
+from lattice_stripe.testing.responses import (
+    TEST_PORTAL_URL,
+    configuration_body,
+    configuration_response,
+    session_body,
+    session_response,
+)
 from lattice_stripe.testing.uvicorn import serve_asgi
 
 __all__ = [
@@ -39,6 +47,8 @@ __all__ = [
     "RecordingTransport",
     "SentWebhook",
     "StripeRecorder",
+    "configuration_body",
+    "configuration_response",
     "emulator_server",
     "serve_asgi",
     "session_body",

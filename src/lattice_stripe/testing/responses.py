@@ -1,4 +1,4 @@
-"""Stripe's JSON for a portal session, for fakes and tests: one place, every field of the object.
+"""Stripe's JSON for portal sessions and configurations, for fakes and tests: every field.
 
 ``session_response(url=..., customer=...)`` is the document a fake Stripe answers with;
 ``session_body(...)`` the same as the bytes of an HTTP body. Any field may be overridden, and a
@@ -8,7 +8,13 @@ field Stripe does not send (yet) may be added, to test how a client treats it.
 import json
 from typing import Any
 
-__all__ = ["TEST_PORTAL_URL", "session_body", "session_response"]
+__all__ = [
+    "TEST_PORTAL_URL",
+    "configuration_body",
+    "configuration_response",
+    "session_body",
+    "session_response",
+]
 
 TEST_PORTAL_URL = "https://billing.stripe.com/p/session/test_LatticeStripeTesting"
 """The ``url`` of a session unless told otherwise: a test-mode portal URL of Stripe's shape."""
@@ -40,3 +46,56 @@ def session_response(**fields: Any) -> dict[str, Any]:
 def session_body(**fields: Any) -> bytes:
     """:func:`session_response` as a JSON HTTP body."""
     return json.dumps(session_response(**fields)).encode()
+
+
+def configuration_response(**fields: Any) -> dict[str, Any]:
+    """A ``billing_portal.configuration`` as Stripe returns it, ``fields`` replacing the defaults.
+
+    The defaults are a new account's default configuration: invoice history on, every other
+    feature off, no business profile. A feature passed replaces the default's whole.
+    """
+    return {
+        "id": "bpc_1LatticeStripeTesting",
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "created": 1_700_000_000,
+        "default_return_url": None,
+        "features": {
+            "customer_update": {"allowed_updates": [], "enabled": False},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": False,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": [],
+                "enabled": False,
+                "products": [],
+                "proration_behavior": "none",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        "is_default": True,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": 1_700_000_000,
+        **fields,
+    }
+
+
+def configuration_body(**fields: Any) -> bytes:
+    """:func:`configuration_response` as a JSON HTTP body."""
+    return json.dumps(configuration_response(**fields)).encode()

@@ -30,6 +30,7 @@ from lattice_stripe.core.configuration import (
     plan_update,
 )
 from lattice_stripe.core.shape import encode
+from lattice_stripe.testing import configuration_body
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 CALL_KEY = "sk_test_51ConfigurationKeyAudit0000000"
@@ -220,11 +221,8 @@ def test_named_constructors_build_valid_common_shapes() -> None:
 def test_plan_update_sends_only_what_differs() -> None:
     """plan_update leaves equal fields out, sends a changed feature whole and metadata by key."""
     from lattice_stripe.core.codec import decode_configuration
-    from test_operations import configuration
 
-    current = decode_configuration(
-        __import__("json").dumps(configuration(1, metadata={"lattice_stripe_key": "main"})).encode()
-    )
+    current = decode_configuration(configuration_body(metadata={"lattice_stripe_key": "main"}))
     desired = guard_configuration_create(
         {
             "features": {
@@ -391,12 +389,9 @@ def test_a_failed_configuration_call_keeps_no_key_in_traceback_locals() -> None:
 
 def test_plan_update_reactivates_an_inactive_configuration() -> None:
     """An inactive configuration that otherwise matches is planned as active=True, nothing else."""
-    import json
-
     from lattice_stripe.core.codec import decode_configuration
-    from test_operations import configuration
 
-    current = decode_configuration(json.dumps(configuration(2, active=False)).encode())
+    current = decode_configuration(configuration_body(active=False))
     update, changes = plan_update(guard_configuration_create(BASE), current)
     assert [str(change) for change in changes] == ["active: False -> True"]
     assert update is not None

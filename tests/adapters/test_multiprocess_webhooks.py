@@ -8,7 +8,7 @@ in random order: every handler must finish exactly once per event. Then a
 worker is killed with SIGKILL inside a handler (on a second endpoint over the
 same store with a 3 s lease); the redelivery before the lease runs out is
 answered 409, the one after it is handled, once.
-The handlers append their runs to a file (see tests/webhook_workers.py).
+The handlers append their runs to a file (see tests/support/webhook_workers.py).
 """
 
 import asyncio
@@ -33,7 +33,7 @@ from lattice_stripe.core.webhooks import generate_signature_header
 from services import HOST, PostgresServer, RedisServer, free_port
 from webhook_workers import CRASH_PREFIX, EVENT_TYPE, SECRET
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1] / "support"
 WORKERS = 4
 EVENTS = 1000
 COPIES = 3

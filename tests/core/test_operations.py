@@ -28,52 +28,20 @@ from lattice_stripe.core.operations import (
     PathParam,
 )
 from lattice_stripe.core.shape import encode, keys_of, structure
+from lattice_stripe.testing import configuration_response
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 
 
 def configuration(number: int, **fields: Any) -> dict[str, Any]:
-    """A billing_portal.configuration as Stripe returns it."""
-    return {
-        "id": f"bpc_{number}",
-        "object": "billing_portal.configuration",
-        "active": True,
-        "application": None,
-        "business_profile": {
-            "headline": None,
-            "privacy_policy_url": None,
-            "terms_of_service_url": None,
-        },
-        "created": 1700000000 + number,
-        "default_return_url": None,
-        "features": {
-            "customer_update": {"allowed_updates": [], "enabled": False},
-            "invoice_history": {"enabled": True},
-            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
-            "subscription_cancel": {
-                "cancellation_reason": {"enabled": False, "options": []},
-                "enabled": False,
-                "mode": "at_period_end",
-                "proration_behavior": "none",
-            },
-            "subscription_update": {
-                "billing_cycle_anchor": None,
-                "default_allowed_updates": [],
-                "enabled": False,
-                "products": [],
-                "proration_behavior": "none",
-                "schedule_at_period_end": {"conditions": []},
-                "trial_update_behavior": "end_trial",
-            },
-        },
-        "is_default": number == 0,
-        "livemode": False,
-        "login_page": {"enabled": False, "url": None},
-        "metadata": {},
-        "name": None,
-        "updated": 1700000000 + number,
+    """A billing_portal.configuration as Stripe returns it, numbered."""
+    return configuration_response(
+        id=f"bpc_{number}",
+        created=1700000000 + number,
+        updated=1700000000 + number,
+        is_default=number == 0,
         **fields,
-    }
+    )
 
 
 def ok(document: object) -> HttpResponse:

@@ -12,93 +12,18 @@ Conventions, written as HTML comments in the Markdown (invisible on the site):
   reading them at start-up runs; nothing reaches Stripe.
 - ``<!-- docs-test: pytest -->`` anywhere on a page makes its Python blocks,
   joined, a pytest test module using the plugin's fixtures; those pages are
-  run by tests/test_testing_plugin.py, which imports :func:`pytest_module`.
+  run by tests/testing/test_testing_plugin.py, with :func:`doc_pages.pytest_module`.
 """
 
 import ast
 import asyncio
 import inspect
 import json
-import re
 from pathlib import Path
 
-import attrs
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
-PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
-PYTEST_PAGES = {"testing.md"}
-
-_FENCE = re.compile(
-    r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-    re.MULTILINE | re.DOTALL,
-)
-_MARKER = re.compile(r"<!--\s*(?P<name>skip|file)\s*:\s*(?P<value>[^>]*?)\s*-->\s*\Z")
-_PYTEST_PAGE = "<!-- docs-test: pytest -->"
-
-
-@attrs.frozen(kw_only=True)
-class Block:
-    """One fenced code block: where it starts, its language, its text and its marker."""
-
-    page: Path
-    line: int
-    language: str
-    code: str
-    skip: str | None = None
-    file: str | None = None
-
-    @property
-    def where(self) -> str:
-        """``page.md:line``, for messages and tracebacks."""
-        return f"{self.page.name}:{self.line}"
-
-    def padded(self) -> str:
-        """The code, shifted so that its line numbers are the page's."""
-        return "\n" * self.line + self.code
-
-
-def _dedent(body: str, indent: str) -> str:
-    return "".join(
-        line[len(indent) :] if line.startswith(indent) else line
-        for line in body.splitlines(keepends=True)
-    )
-
-
-def blocks(page: Path) -> list[Block]:
-    """Every fenced block of ``page``, in order, with the marker right before it."""
-    text = page.read_text(encoding="utf-8")
-    found = []
-    for fence in _FENCE.finditer(text):
-        marker = _MARKER.search(text[: fence.start()])
-        name, value = (marker.group("name"), marker.group("value")) if marker else (None, None)
-        found.append(
-            Block(
-                page=page,
-                line=text.count("\n", 0, fence.start()) + 1,
-                language=fence.group("lang"),
-                code=_dedent(fence.group("body"), fence.group("indent")),
-                skip=value if name == "skip" else None,
-                file=value if name == "file" else None,
-            )
-        )
-    return found
-
-
-def is_pytest_page(page: Path) -> bool:
-    """Whether the page is a test module (run by tests/test_testing_plugin.py)."""
-    return _PYTEST_PAGE in page.read_text(encoding="utf-8")
-
-
-def pytest_module(page: Path) -> str:
-    """The Python blocks of a pytest page as one module, keeping the page's line numbers."""
-    lines: list[str] = []
-    for block in blocks(page):
-        if block.language == "python" and block.skip is None:
-            lines += [""] * (block.line - len(lines))
-            lines += block.code.splitlines()
-    return "\n".join(lines) + "\n"
+from doc_pages import PAGES, PYTEST_PAGES, blocks, is_pytest_page
 
 
 def run_page(page: Path) -> None:
@@ -139,7 +64,7 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_the_pytest_pages_are_known() -> None:
-    """Exactly the pages run by tests/test_testing_plugin.py are marked as test modules."""
+    """Exactly the pages run by tests/testing/test_testing_plugin.py are marked as test modules."""
     assert {page.name for page in PAGES if is_pytest_page(page)} == PYTEST_PAGES
 
 

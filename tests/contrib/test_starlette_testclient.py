@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("starlette")
 
-_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+_PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 # A TestClient round trip in a fresh interpreter where every warning is an error.
 _USE = """

@@ -1,7 +1,7 @@
 """End to end in a real headless Chromium: a Django shop, the emulator's portal, a cancellation,
 and the state back on the return page by webhook.
 
-The shop (``tests/djangoapp/e2e.py``) runs in Django's live server thread on
+The shop (``tests/support/djangoapp/e2e.py``) runs in Django's live server thread on
 127.0.0.1 over the test database; the emulator runs in another thread and
 sends its webhooks to the shop's webhook view.
 """

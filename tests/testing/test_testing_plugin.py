@@ -13,10 +13,10 @@ from importlib import resources
 import pytest
 import urllib3
 
+from doc_pages import DOCS, pytest_module
 from lattice_stripe import APIError, InvalidRequestError
 from lattice_stripe.core.webhooks import construct_event
 from lattice_stripe.testing import ANY, EmulatorServer, StripeRecorder, emulator_server
-from test_docs_examples import DOCS, pytest_module
 
 pytest_plugins = ["pytester"]
 

@@ -4,7 +4,7 @@ import re
 import types
 from pathlib import Path
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "frameworks.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 _MARKER = re.compile(r"<!-- snippet: ([\w-]+) -->\n\Z")
 
