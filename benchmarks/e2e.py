@@ -47,7 +47,7 @@ from lattice_stripe.adapters.aiohttp import AiohttpTransport
 from lattice_stripe.adapters.asyncio import AsyncioTransport
 from lattice_stripe.adapters.stdlib import StdlibTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
-from lattice_stripe.core.flow import ClientConfig
+from lattice_stripe.core.config import ClientConfig
 
 CONCURRENCY = 100
 PATH = "/v1/billing_portal/sessions"

@@ -33,7 +33,7 @@ from lattice_stripe import (
 )
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.core.codec import decode_session
-from lattice_stripe.core.flow import ClientConfig, call_options
+from lattice_stripe.core.config import ClientConfig, call_options
 from lattice_stripe.core.http import Headers, HttpRequest
 from lattice_stripe.core.redaction import PORTAL_URL_PLACEHOLDER, Secret, Unpicklable, scrub
 from lattice_stripe.testing import session_body

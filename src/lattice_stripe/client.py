@@ -28,6 +28,9 @@ from lattice_stripe.core.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    CallOptions,
+    ClientConfig,
+    call_options,
 )
 from lattice_stripe.core.configuration import (
     ENSURE_METADATA_KEY,
@@ -41,14 +44,7 @@ from lattice_stripe.core.configuration import (
     with_ensure_key,
 )
 from lattice_stripe.core.errors import APIConnectionError, ValidationError
-from lattice_stripe.core.flow import (
-    CallOptions,
-    ClientConfig,
-    Sleep,
-    Step,
-    call_options,
-    run,
-)
+from lattice_stripe.core.flow import Sleep, Step, run
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.operations import (
     CONFIGURATION_CREATE,

@@ -20,8 +20,8 @@ from faultserver import FaultServer, Raw, ReceivedRequest, Stall
 from lattice_stripe import AsyncClient, Client, Session
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
+from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.errors import APIConnectionError
-from lattice_stripe.core.flow import API_VERSION
 from lattice_stripe.core.http import HttpRequest, HttpResponse
 from lattice_stripe.core.ports import AsyncTransport, SyncTransport
 from transports import ASYNC_KINDS, KINDS, Kind, client_trust, server_tls

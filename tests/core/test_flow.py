@@ -29,7 +29,8 @@ from lattice_stripe import (
     testing,
 )
 from lattice_stripe.adapters.recording import RecordingTransport, stripe_error_response
-from lattice_stripe.core.flow import CallOptions, ClientConfig, Sleep, create_session
+from lattice_stripe.core.config import CallOptions, ClientConfig
+from lattice_stripe.core.flow import Sleep, create_session
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 PARAMS: dict[str, object] = {"customer": "cus_abc123", "return_url": "https://example.com/account"}

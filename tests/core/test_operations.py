@@ -19,7 +19,8 @@ from lattice_stripe import (
 )
 from lattice_stripe.adapters.recording import RecordingTransport, stripe_error_response
 from lattice_stripe.core.codec import decode_configuration_page, decode_form
-from lattice_stripe.core.flow import CallOptions, ClientConfig, Sleep, run
+from lattice_stripe.core.config import CallOptions, ClientConfig
+from lattice_stripe.core.flow import Sleep, run
 from lattice_stripe.core.operations import (
     CONFIGURATION_LIST,
     CONFIGURATION_RETRIEVE,

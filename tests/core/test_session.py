@@ -10,7 +10,7 @@ import pytest
 from lattice_stripe import AsyncClient, Client, HttpRequest, HttpResponse, Session
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.core.codec import decode_session
-from lattice_stripe.core.flow import CallOptions, ClientConfig
+from lattice_stripe.core.config import CallOptions, ClientConfig
 from stripe_api import STRIPE_API
 
 FIXTURE = STRIPE_API / "fixture_session.json"

@@ -1,4 +1,4 @@
-"""The webhook apps that tests/adapters/test_multiprocess_webhooks.py runs in several worker processes.
+"""The webhook apps that tests/adapters/test_multiprocess_webhooks.py runs in worker processes.
 
 Configured by environment variables, since each worker process builds its own:
 

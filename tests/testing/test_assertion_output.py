@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 
 INNER = """
 from lattice_stripe.core.codec import decode_session
-from lattice_stripe.core.flow import ClientConfig
+from lattice_stripe.core.config import ClientConfig
 
 
 def session(url, sid="bps_1"):

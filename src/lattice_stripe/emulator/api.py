@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.expand import MAX_EXPAND_DEPTH, SESSION_EXPANDABLE
-from lattice_stripe.core.flow import API_VERSION, MAX_IDEMPOTENCY_KEY
+from lattice_stripe.core.flow import MAX_IDEMPOTENCY_KEY
 from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.redaction import mask_key
 from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult, remember

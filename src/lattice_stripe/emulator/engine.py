@@ -15,7 +15,7 @@ from typing import TypeVar
 import attrs
 from aiohttp import web
 
-from lattice_stripe.core.flow import check_api_key, is_live_key
+from lattice_stripe.core.config import check_api_key, is_live_key
 from lattice_stripe.emulator.state import Clock, Seed, Store, load_seed
 from lattice_stripe.emulator.webhooks import Sleep, WebhookDispatcher
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import attrs
 
-from lattice_stripe.core.flow import API_VERSION
+from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.webhooks import generate_signature_header
 from lattice_stripe.emulator.state import Change, Clock, new_id
 

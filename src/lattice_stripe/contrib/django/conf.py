@@ -29,9 +29,13 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from lattice_stripe.client import Client
-from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from lattice_stripe.core.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    check_api_key,
+)
 from lattice_stripe.core.errors import ValidationError
-from lattice_stripe.core.flow import check_api_key
 from lattice_stripe.core.ports import SyncTransport
 from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,

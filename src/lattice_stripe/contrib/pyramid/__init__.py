@@ -48,14 +48,18 @@ from lattice_stripe.contrib import (
     portal_error_message,
     portal_session_params,
 )
-from lattice_stripe.core.config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from lattice_stripe.core.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    is_live_key,
+)
 from lattice_stripe.core.errors import (
     APIConnectionError,
     MissingDependencyError,
     StripeError,
     ValidationError,
 )
-from lattice_stripe.core.flow import is_live_key
 from lattice_stripe.core.ports import Clock, SyncTransport
 from lattice_stripe.core.redaction import clear_frame_locals
 from lattice_stripe.core.webhooks import (
