@@ -245,14 +245,21 @@ async def test_an_oversized_form_is_a_413_page_that_says_so(portal: Browser) -> 
     assert "no such page" not in page.text
 
 
+def cancel_at_period_end(running: RunningEmulator) -> None:
+    """Switch the default configuration's cancellation mode to ``at_period_end``."""
+    running.emulator.store.configuration["features"]["subscription_cancel"]["mode"] = (
+        "at_period_end"
+    )
+
+
 async def test_cancel_at_period_end_sends_subscription_updated(
+    running: RunningEmulator,
     portal: Browser,
     receiver: Receiver,
 ) -> None:
     """Canceling at period end sets cancel_at_period_end and sends a signed .updated event."""
-    done = await portal.submit(
-        f"{HOME}/cancel/sub_demo", {"when": "period_end", "reason": "too_expensive"}
-    )
+    cancel_at_period_end(running)
+    done = await portal.submit(f"{HOME}/cancel/sub_demo", {"reason": "too_expensive"})
     assert (done.status, done.location) == (303, HOME)
     page = await portal.get(HOME)
     assert "will be canceled on" in page.text
@@ -275,7 +282,7 @@ async def test_cancel_now_sends_subscription_deleted(
     receiver: Receiver,
 ) -> None:
     """Canceling immediately ends the plan and sends .deleted; the plan leaves the homepage."""
-    await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "now"})
+    await portal.submit(f"{HOME}/cancel/sub_demo", {})
     [event] = events(receiver)
     assert event.type == "customer.subscription.deleted"
     assert event.data_object["status"] == "canceled"
@@ -288,8 +295,7 @@ async def test_cancel_now_sends_subscription_deleted(
 
 _CARD = {"exp_month": "12", "exp_year": "2039", "cvc": "314"}
 REFUSED_FORMS = [
-    ("cancel", {"when": "tomorrow"}, "Choose when the plan should end"),
-    ("cancel", {"when": "now", "reason": "boredom"}, "Choose a reason from the list"),
+    ("cancel", {"reason": "boredom"}, "Choose a reason from the list"),
     ("update/sub_demo", {"price": "price_legacy_monthly"}, "plans offered"),
     ("update/sub_demo", {"price": "price_pro_monthly", "quantity": "1"}, "different plan"),
     ("update/sub_demo", {"price": "price_pro_monthly", "quantity": "0"}, "between 1 and 50"),
@@ -339,8 +345,9 @@ async def test_renew_undoes_a_scheduled_cancellation(
     clock: FakeClock,
 ) -> None:
     """'Renew plan' clears the scheduled cancellation with an .updated event."""
+    cancel_at_period_end(running)
     period_end = running.emulator.store.subscriptions["sub_demo"].current_period_end
-    await portal.submit(f"{HOME}/cancel/sub_demo", {"when": "period_end"})
+    await portal.submit(f"{HOME}/cancel/sub_demo", {})
     home = await portal.get(HOME)
     await portal.post(f"{HOME}/renew/sub_demo", home.form)
     renewed = events(receiver)[-1]
@@ -831,8 +838,9 @@ async def test_a_stale_form_is_refused_with_a_clear_page(
     running: RunningEmulator, portal: Browser, receiver: Receiver
 ) -> None:
     """Back, then the same form again: a 409 page, nothing re-applied, no second event."""
+    cancel_at_period_end(running)
     form = await portal.get(f"{HOME}/cancel/sub_demo")
-    fields = {**form.form, "when": "period_end", "reason": "unused"}
+    fields = {**form.form, "reason": "unused"}
     first = await portal.post(f"{HOME}/cancel/sub_demo", fields)
     assert first.status == 303
     canceled_at = running.emulator.store.subscriptions["sub_demo"].canceled_at
@@ -892,8 +900,8 @@ async def test_a_stale_retention_offer_is_refused_not_answered_no_offer(
         ),
         (
             "cancel/sub_demo",
-            {"when": "now", "reason": "boredom"},
-            ['value="now" checked'],
+            {"reason": "boredom"},
+            ["Choose a reason from the list"],
             'id="reason" class="invalid" aria-invalid="true"',
         ),
     ],

@@ -4,7 +4,13 @@ It records every request (the ``Authorization`` header masked, the form body
 decoded into nested params) and answers with, in order of preference: a
 queued response, your ``handler``, or a realistic default: a fresh
 ``billing_portal.session`` echoing the customer, return URL and flow, as
-Stripe would. Zero set-up::
+Stripe would; and portal configurations, kept for the fake's lifetime:
+created, retrieved, updated and listed (newest first, paged) as Stripe does,
+each echoing what was sent over the defaults of every other field. What a
+configuration holds is read from the params classes' attrs fields
+(:func:`lattice_stripe.core.shape.defaults` and
+:func:`~lattice_stripe.core.shape.decode`), so a new field needs no edit here.
+Zero set-up::
 
     fake = RecordingTransport()
     client = Client("sk_test_123", transport=fake)
@@ -12,6 +18,7 @@ Stripe would. Zero set-up::
     assert fake.last_request.params["customer"] == "cus_1"
 """
 
+import copy
 import itertools
 import json
 import threading
@@ -23,7 +30,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from lattice_stripe.core import shape
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.configuration import (
+    ConfigurationCreateParams,
+    ConfigurationListParams,
+    ConfigurationUpdateParams,
+)
 from lattice_stripe.core.errors import APIConnectionError
 from lattice_stripe.core.http import HttpRequest, HttpResponse, redacted_headers
 
@@ -31,6 +44,8 @@ __all__ = ["RecordedRequest", "RecordingTransport", "stripe_error_response"]
 
 Handler = Callable[[HttpRequest], HttpResponse]
 Reply = HttpResponse | APIConnectionError
+JSON = dict[str, Any]
+CONFIGURATIONS_PATH = "/v1/billing_portal/configurations"
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +106,8 @@ class RecordingTransport:
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # Configurations by ID, in the order they were made (a list is newest first).
+        self._configurations: dict[str, JSON] = {}
         self.closed = False
 
     # -- scripting ---------------------------------------------------------------
@@ -177,10 +194,10 @@ class RecordingTransport:
 
     def _default_response(self, request: HttpRequest) -> HttpResponse:
         path = urlsplit(request.url).path
+        if path == CONFIGURATIONS_PATH or path.startswith(CONFIGURATIONS_PATH + "/"):
+            return self._configuration_response(request, path)
         if request.method != "POST" or path != "/v1/billing_portal/sessions":
-            return stripe_error_response(
-                404, message=f"Unrecognized request URL ({request.method} {path})"
-            )
+            return _unrecognized(request.method, path)
         params = decode_form(request.body)
         number = next(self._ids)
         live = "_live_" in request.headers.get("Authorization", "")
@@ -201,15 +218,109 @@ class RecordingTransport:
         }
         if "after_expiration" in params:
             session["after_expiration"] = _after_expiration(params["after_expiration"])
-        return HttpResponse(
-            status=200,
-            headers={
-                "content-type": "application/json",
-                "request-id": f"req_fake{number:012d}",
-                "idempotency-key": request.headers.get("Idempotency-Key", ""),
-            },
-            body=json.dumps(session).encode(),
+        return _ok(request, number, session)
+
+    def _configuration_response(self, request: HttpRequest, path: str) -> HttpResponse:
+        number = next(self._ids)
+        found = path.removeprefix(CONFIGURATIONS_PATH).strip("/")
+        if request.method == "GET" and not found:
+            query = decode_form(urlsplit(request.url).query)
+            return _ok(request, number, self._list(shape.decode(ConfigurationListParams, query)))
+        if request.method == "POST" and not found:
+            params = shape.decode(ConfigurationCreateParams, decode_form(request.body))
+            created = self._create(params, number, request)
+            return _ok(request, number, created)
+        if request.method not in ("GET", "POST") or "/" in found:
+            return _unrecognized(request.method, path)
+        with self._lock:
+            configuration = self._configurations.get(found)
+            if configuration is not None and request.method == "POST":
+                params = shape.decode(ConfigurationUpdateParams, decode_form(request.body))
+                _merge(configuration, {k: v for k, v in params.items() if k != "expand"})
+                configuration["updated"] = int(self._clock())
+            answer = None if configuration is None else copy.deepcopy(configuration)
+        if answer is None:
+            return stripe_error_response(
+                404,
+                message=f"No such billing portal configuration: '{found[:100]}'",
+                code="resource_missing",
+                param="configuration",
+            )
+        return _ok(request, number, answer)
+
+    def _create(self, params: JSON, number: int, request: HttpRequest) -> JSON:
+        now = int(self._clock())
+        configuration: JSON = {
+            "id": f"bpc_fake{number:020d}",
+            "object": "billing_portal.configuration",
+            "active": True,
+            "application": None,
+            "created": now,
+            "is_default": False,
+            "livemode": "_live_" in request.headers.get("Authorization", ""),
+            "updated": now,
+            **{k: v for k, v in shape.defaults(ConfigurationCreateParams).items() if k != "expand"},
+        }
+        configuration["login_page"]["url"] = None
+        _merge(configuration, {k: v for k, v in params.items() if k != "expand"})
+        with self._lock:
+            self._configurations[configuration["id"]] = configuration
+            return copy.deepcopy(configuration)
+
+    def _list(self, params: JSON) -> JSON:
+        with self._lock:
+            newest = [copy.deepcopy(item) for item in reversed(self._configurations.values())]
+        found = [
+            item
+            for item in newest
+            if params.get("active") in (None, item["active"])
+            and params.get("is_default") in (None, item["is_default"])
+        ]
+        ids = [item["id"] for item in found]
+        start = (
+            ids.index(params["starting_after"]) + 1 if params.get("starting_after") in ids else 0
         )
+        limit = params.get("limit") or 10
+        return {
+            "object": "list",
+            "data": found[start : start + limit],
+            "has_more": start + limit < len(found),
+            "url": CONFIGURATIONS_PATH,
+        }
+
+
+def _ok(request: HttpRequest, number: int, body: JSON) -> HttpResponse:
+    return HttpResponse(
+        status=200,
+        headers={
+            "content-type": "application/json",
+            "request-id": f"req_fake{number:012d}",
+            "idempotency-key": request.headers.get("Idempotency-Key", ""),
+        },
+        body=json.dumps(body).encode(),
+    )
+
+
+def _unrecognized(method: str, path: str) -> HttpResponse:
+    return stripe_error_response(404, message=f"Unrecognized request URL ({method} {path})")
+
+
+def _merge(target: JSON, changes: Mapping[str, Any]) -> None:
+    """Apply decoded params as Stripe does: objects merge, lists and values replace.
+
+    In ``metadata`` a ``None`` value removes its key; an empty mapping (Stripe's
+    ``metadata=``) removes every key.
+    """
+    for key, value in changes.items():
+        current = target.get(key)
+        if key == "metadata" and isinstance(value, dict):
+            kept = {} if not value or not isinstance(current, dict) else current
+            kept.update(value)
+            target[key] = {name: item for name, item in kept.items() if item is not None}
+        elif isinstance(value, dict) and isinstance(current, dict):
+            _merge(current, value)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 def _record(request: HttpRequest) -> RecordedRequest:

@@ -13,6 +13,11 @@ From that alone :func:`structure` turns a mapping (or an instance) into a
 checked instance, with the accepted keys of every level taken from
 ``attrs.fields``, and :func:`encode` writes it as Stripe's form body or query
 string in field order. A new field is one line in its class.
+
+The other way round, :func:`decode` reads a form body (as
+:func:`~lattice_stripe.core.codec.decode_form` leaves it: strings) back into
+JSON typed by the same fields, and :func:`defaults` is the JSON of an object
+none of whose fields was sent, which is what a fake Stripe answers with.
 """
 
 import functools
@@ -25,7 +30,7 @@ import attrs
 
 from lattice_stripe.core.errors import ValidationError
 
-__all__ = ["Field", "encode", "fields_of", "keys_of", "structure"]
+__all__ = ["Field", "decode", "defaults", "encode", "fields_of", "keys_of", "structure"]
 
 T = TypeVar("T")
 MAX_STRING = 5000
@@ -312,3 +317,68 @@ def _encode_value(field: Field, value: object, key: str, parts: list[str], query
         parts.append(f"{key}={'true' if value else 'false'}")
     else:
         parts.append(f"{key}={_q(str(value))}")
+
+
+# -- reading back --------------------------------------------------------------------
+
+
+def decode(cls: type, form: Mapping[str, Any]) -> dict[str, Any]:
+    """A decoded form body for ``cls`` as typed JSON: what Stripe stores from it.
+
+    ``"true"``/``"false"`` become booleans and integers numbers; Stripe's empty
+    value is an empty list or mapping (cleared) or ``None`` (an unset string);
+    a metadata value ``""`` is ``None`` (remove the key). Keys ``cls`` does not
+    have are kept as sent.
+    """
+    by_name = {field.name: field for field in fields_of(cls)}
+    return {
+        key: _decode(by_name[key], value) if key in by_name else value
+        for key, value in form.items()
+    }
+
+
+def _decode(field: Field, value: Any) -> Any:
+    kind = field.kind
+    if kind == "object" and isinstance(value, Mapping):
+        assert field.cls is not None
+        return decode(field.cls, value)
+    if kind == "list":
+        assert field.inner is not None
+        inner = field.inner
+        return [_decode(inner, item) for item in value] if isinstance(value, list) else []
+    if kind == "map":
+        return (
+            {name: item or None for name, item in value.items()}
+            if isinstance(value, Mapping)
+            else {}
+        )
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    if kind == "int" and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None if value == "" else value
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """The JSON of a ``cls`` none of whose fields was sent.
+
+    Booleans are false, lists and mappings empty, other values ``None``; a
+    nested object is its own defaults when it can have them (every required
+    field a boolean), else ``None``.
+    """
+    return {field.name: _default(field) for field in fields_of(cls)}
+
+
+def _default(field: Field) -> Any:
+    if field.kind == "bool":
+        return False
+    if field.kind == "list":
+        return []
+    if field.kind == "map":
+        return {}
+    if field.kind == "object":
+        assert field.cls is not None
+        nested = fields_of(field.cls)
+        if all(inner.kind == "bool" for inner in nested if inner.required):
+            return defaults(field.cls)
+    return None

@@ -313,7 +313,7 @@ def _after_completion(raw: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _update_confirm(
-    store: Store, sub: Subscription, raw: dict[str, Any], param: str
+    store: Store, sub: Subscription, raw: dict[str, Any], param: str, configuration: dict[str, Any]
 ) -> dict[str, Any]:
     items = raw["items"]
     if len(items) != 1:
@@ -340,7 +340,7 @@ def _update_confirm(
     if "price" in item:
         if price not in store.prices:
             raise no_such("price", price, f"{item_param}[price]")
-        if price not in store.offered_prices():
+        if price not in store.offered_prices(configuration):
             raise ApiError(
                 f"The price {price} is not offered in the portal configuration's "
                 "features.subscription_update.products.",
@@ -348,7 +348,7 @@ def _update_confirm(
             )
     quantity = item.get("quantity", current.quantity)
     if "quantity" in item:
-        limits = store.quantity_limits(price)
+        limits = store.quantity_limits(price, configuration)
         if limits is None and quantity != current.quantity:
             raise ApiError(
                 f"The quantity of {price} is not adjustable in the portal configuration.",
@@ -381,7 +381,9 @@ def _update_confirm(
     }
 
 
-def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, Any]:
+def _flow(
+    store: Store, customer: Customer, raw: dict[str, Any], configuration: dict[str, Any]
+) -> dict[str, Any]:
     flow_type = raw["type"]
     for other in _SUBSCRIPTION_FLOWS:
         if other in raw and other != flow_type:
@@ -389,11 +391,13 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
                 f"You can only pass flow_data[{other}] when flow_data[type] is {other}.",
                 param=f"flow_data[{other}]",
             )
-    feature = _FLOW_FEATURE.get(flow_type)
-    if feature is not None and not store.feature(feature)["enabled"]:
+    feature = _FLOW_FEATURE.get(flow_type, flow_type)
+    # subscription_pause is optional in a configuration: absent, pausing stays offered.
+    if not store.feature(feature, configuration).get("enabled", feature == "subscription_pause"):
         raise ApiError(
-            f"The {flow_type} flow needs features.{feature} enabled in the portal "
-            f"configuration {store.configuration['id']}.",
+            f"The {feature} feature is disabled in the portal configuration "
+            f"{configuration['id']}, so a session cannot start the {flow_type} flow. Enable "
+            f"features[{feature}][enabled] in that configuration, or pass another one.",
             param="flow_data[type]",
         )
     flow: dict[str, Any] = {
@@ -422,7 +426,7 @@ def _flow(store: Store, customer: Customer, raw: dict[str, Any]) -> dict[str, An
                 raise no_such("coupon", coupon, f"{param}[retention][coupon_offer][coupon]")
         flow[flow_type] = {"retention": retention, "subscription": sub.id}
     elif flow_type == "subscription_update_confirm":
-        flow[flow_type] = _update_confirm(store, sub, detail, param)
+        flow[flow_type] = _update_confirm(store, sub, detail, param, configuration)
     else:
         if flow_type == "subscription_pause" and sub.pause_collection is not None:
             raise ApiError(
@@ -502,7 +506,9 @@ async def create_session(request: web.Request) -> web.Response:
             )
         expiration = {"customer_login": {"expires_at": expires_at}, "type": "customer_login"}
     expand = _expansions(params.get("expand", ()))
-    flow = None if "flow_data" not in params else _flow(store, customer, params["flow_data"])
+    flow = (
+        None if "flow_data" not in params else _flow(store, customer, params["flow_data"], chosen)
+    )
     token = "test_" + secrets.token_urlsafe(32)
     session = PortalSession(
         id=new_id("bps"),

@@ -318,6 +318,8 @@ class Customer:
     address: JSON | None = None
     account: str | None = None
     default_payment_method: str | None = None
+    # Stripe's customer balance: negative is credit (an immediate cancellation's proration).
+    balance: int = 0
     metadata: dict[str, str] = attrs.Factory(dict)
     description: str | None = None
     # Not nullable in the spec: present only when set.
@@ -557,6 +559,7 @@ class Store:
         *,
         price: str,
         quantity: int,
+        configuration: JSON,
         coupons: Sequence[str] = (),
     ) -> ChangePreview:
         """What switching ``item`` to ``price`` x ``quantity`` costs, as the portal shows it.
@@ -572,7 +575,8 @@ class Store:
         discounts = [*sub.discounts, *(c for c in coupons if c not in sub.discounts)]
         old_amount = self.discounted(old.unit_amount * item.quantity, sub.discounts)
         new_amount = self.discounted(new.unit_amount * quantity, discounts)
-        behavior = self.feature("subscription_update").get("proration_behavior") or "none"
+        behavior = configuration["features"]["subscription_update"].get("proration_behavior")
+        behavior = behavior or "none"
         span = max(1, sub.current_period_end - sub.current_period_start)
         left = min(span, max(0, sub.current_period_end - now))
         if (new.interval, new.interval_count) != (old.interval, old.interval_count):
@@ -599,14 +603,20 @@ class Store:
             resets_anchor=False,
         )
 
-    def offered_prices(self) -> list[str]:
-        """The price IDs the portal configuration lets a customer switch to."""
-        products = self.configuration["features"]["subscription_update"]["products"] or []
+    def configuration_for(self, session: PortalSession) -> JSON:
+        """The configuration a portal session renders: the one it named, else the default."""
+        return self.configurations.get(session.configuration or "", self.configuration)
+
+    @staticmethod
+    def offered_prices(configuration: JSON) -> list[str]:
+        """The price IDs ``configuration`` lets a customer switch to."""
+        products = configuration["features"]["subscription_update"]["products"] or []
         return [price for product in products for price in product["prices"]]
 
-    def quantity_limits(self, price_id: str) -> tuple[int, int | None] | None:
+    @staticmethod
+    def quantity_limits(price_id: str, configuration: JSON) -> tuple[int, int | None] | None:
         """(minimum, maximum) quantity for ``price_id``, or None if it is not adjustable."""
-        products = self.configuration["features"]["subscription_update"]["products"] or []
+        products = configuration["features"]["subscription_update"]["products"] or []
         for product in products:
             if price_id in product["prices"]:
                 adjustable = product["adjustable_quantity"]
@@ -614,10 +624,18 @@ class Store:
                     return adjustable.get("minimum", 1), adjustable.get("maximum")
         return None
 
-    def feature(self, name: str) -> JSON:
-        """``configuration.features[name]``."""
-        feature: JSON = self.configuration["features"][name]
+    @staticmethod
+    def feature(name: str, configuration: JSON) -> JSON:
+        """``configuration.features[name]`` (empty when the configuration lacks it)."""
+        feature: JSON = configuration["features"].get(name) or {}
         return feature
+
+    def unused_credit(self, sub: Subscription) -> int:
+        """What the rest of the current period is worth: an immediate cancellation's proration."""
+        now = int(self.clock())
+        span = max(1, sub.current_period_end - sub.current_period_start)
+        left = min(span, max(0, sub.current_period_end - now))
+        return round(self.period_amount(sub) * left / span)
 
     # -- JSON ----------------------------------------------------------------------
 
@@ -651,7 +669,7 @@ class Store:
             "id": customer.id,
             "object": "customer",
             "address": customer.address,
-            "balance": 0,
+            "balance": customer.balance,
             "created": customer.created,
             "currency": "usd",
             "customer_account": customer.account,
@@ -836,29 +854,45 @@ class Store:
         return sub, [created]
 
     def cancel_subscription(
-        self, sub: Subscription, *, immediately: bool, feedback: str | None
+        self, sub: Subscription, *, immediately: bool, feedback: str | None, prorate: bool = False
     ) -> list[Change]:
-        """Cancel now (``customer.subscription.deleted``) or at the end of the period."""
+        """Cancel now (``customer.subscription.deleted``) or at the end of the period.
+
+        ``prorate`` (an immediate cancellation under ``create_prorations``) credits
+        the unused time to the customer's balance, with a ``customer.updated``.
+        """
         before = self.subscription_json(sub)
         now = int(self.clock())
+        credit = self.unused_credit(sub) if immediately and prorate else 0
         sub.canceled_at = now
         sub.cancellation_details = {
             "comment": None,
             "feedback": feedback,
             "reason": "cancellation_requested",
         }
-        if immediately:
-            sub.status = "canceled"
-            sub.ended_at = now
-            sub.cancel_at_period_end = False
-            sub.cancel_at = None
-            sub.pause_collection = None
-            return [
-                Change(type="customer.subscription.deleted", object=self.subscription_json(sub))
-            ]
-        sub.cancel_at_period_end = True
-        sub.cancel_at = sub.current_period_end
-        return [self._subscription_updated(sub, before)]
+        if not immediately:
+            sub.cancel_at_period_end = True
+            sub.cancel_at = sub.current_period_end
+            return [self._subscription_updated(sub, before)]
+        sub.status = "canceled"
+        sub.ended_at = now
+        sub.cancel_at_period_end = False
+        sub.cancel_at = None
+        sub.pause_collection = None
+        changes = [Change(type="customer.subscription.deleted", object=self.subscription_json(sub))]
+        if credit:
+            customer = self.customers[sub.customer]
+            was = self.customer_json(customer)
+            customer.balance -= credit
+            now_json = self.customer_json(customer)
+            changes.append(
+                Change(
+                    type="customer.updated",
+                    object=now_json,
+                    previous_attributes=diff(was, now_json),
+                )
+            )
+        return changes
 
     def renew_subscription(self, sub: Subscription) -> list[Change]:
         """Undo a cancellation scheduled for the end of the period."""
@@ -875,6 +909,7 @@ class Store:
         *,
         price: str | None,
         quantity: int | None,
+        configuration: JSON,
         discounts: tuple[str, ...] = (),
     ) -> list[Change]:
         """Switch an item's price and/or quantity, and add discounts (coupon IDs)."""
@@ -885,6 +920,7 @@ class Store:
             item,
             price=price or item.price,
             quantity=item.quantity if quantity is None else quantity,
+            configuration=configuration,
             coupons=discounts,
         )
         if price is not None:

@@ -31,12 +31,15 @@ from lattice_stripe.emulator.portal.pages import (
     customer_page,
     date,
     done_page,
+    features,
     home_page,
     invoice_page,
     invoices_page,
+    pause_offered,
     pause_page,
     redirect,
     see_other,
+    update_offered,
     update_page,
 )
 from lattice_stripe.emulator.state import (
@@ -59,6 +62,14 @@ _PAGES = {
     "subscription_pause": "pause",
     "payment_method_update": "payment-method",
     "customer_update": "customer",
+}
+# The feature each page belongs to: a page of a disabled feature does not exist for the visit.
+_PAGE_FEATURES = {
+    "cancel": "subscription_cancel",
+    "confirm": "subscription_update",
+    "customer": "customer_update",
+    "invoices": "invoice_history",
+    "payment-method": "payment_method_update",
 }
 _DECLINES = {
     "4000000000000002": "Your card was declined.",
@@ -112,7 +123,24 @@ def _enter(request: web.Request, page: str, sub_id: str | None = None) -> Portal
         here = HOME if page == "home" else f"{HOME}/{page}" + (f"/{sub_id}" if sub_id else "")
         if target != here:
             redirect(target)
+    if not _offered(request.app[EMULATOR].store, visit, page):
+        raise PageError(
+            404,
+            "Not available",
+            "This part of the billing portal is turned off for this account.",
+            return_url=visit.session.return_url,
+        )
     return visit
+
+
+def _offered(store: Store, visit: PortalVisit, page: str) -> bool:
+    """Whether the session's configuration has the feature behind ``page`` enabled."""
+    if page == "update":
+        return update_offered(store, visit)
+    if page == "pause":
+        return pause_offered(store, visit)
+    feature = _PAGE_FEATURES.get(page)
+    return feature is None or bool((features(store, visit).get(feature) or {}).get("enabled"))
 
 
 def _subscription(store: Store, visit: PortalVisit, sub_id: str) -> Subscription:
@@ -274,22 +302,29 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel now or at the end of the period."""
     store, visit, sub = _on_subscription(request, "cancel")
     fields = await _fields(request, visit)
-    when, reason = _text(fields, "when"), _text(fields, "reason")
-    reason_feature = store.feature("subscription_cancel").get("cancellation_reason") or {}
+    reason = _text(fields, "reason")
+    feature = features(store, visit)["subscription_cancel"]
+    reason_feature = feature.get("cancellation_reason") or {}
     reasons = reason_feature.get("options", ()) if reason_feature.get("enabled") else ()
-    typed = {"when": when, "reason": reason}
-    if when not in ("now", "period_end"):
-        return cancel_page(
-            store, visit, sub, error="Choose when the plan should end.", field="when", typed=typed
-        )
     if reason and reason not in reasons:
         return cancel_page(
-            store, visit, sub, error="Choose a reason from the list.", field="reason", typed=typed
+            store,
+            visit,
+            sub,
+            error="Choose a reason from the list.",
+            field="reason",
+            typed={"reason": reason},
         )
-    changes = store.cancel_subscription(sub, immediately=when == "now", feedback=reason or None)
+    now = feature.get("mode") == "immediately"
+    changes = store.cancel_subscription(
+        sub,
+        immediately=now,
+        feedback=reason or None,
+        prorate=feature.get("proration_behavior") == "create_prorations",
+    )
     notice = (
         "Your plan was canceled."
-        if when == "now"
+        if now
         else f"Your plan will be canceled on {date(sub.current_period_end)}."
     )
     return await _complete(request, visit, changes, notice)
@@ -329,16 +364,29 @@ async def update(request: web.Request) -> web.Response:
     store, visit, sub = _on_subscription(request, "update")
     item = _single_item(store, visit, sub)
     fields = await _fields(request, visit)
+    configuration = store.configuration_for(visit.session)
+    allowed = features(store, visit)["subscription_update"].get("default_allowed_updates") or ()
     price = _text(fields, "price") or item.price
     raw_quantity = _text(fields, "quantity")
-    typed = {"price": price, "quantity": raw_quantity}
+    code = _text(fields, "promotion_code")
+    typed = {"price": price, "quantity": raw_quantity, "promotion_code": code}
 
     def refuse(message: str, field: str) -> web.Response:
         return update_page(store, visit, sub, item, error=message, field=field, typed=typed)
 
-    if price not in store.offered_prices():
+    if price != item.price and (
+        "price" not in allowed or price not in store.offered_prices(configuration)
+    ):
         return refuse("Choose one of the plans offered.", "price")
-    limits = store.quantity_limits(price)
+    coupons: tuple[str, ...] = ()
+    if code:
+        promotion = next(
+            (p for p in store.promotion_codes.values() if p.code.lower() == code.lower()), None
+        )
+        if "promotion_code" not in allowed or promotion is None:
+            return refuse("This promotion code is not valid.", "promotion_code")
+        coupons = (promotion.coupon,)
+    limits = store.quantity_limits(price, configuration) if "quantity" in allowed else None
     if not raw_quantity or limits is None:
         quantity = item.quantity
     elif not raw_quantity.isdigit():
@@ -349,9 +397,16 @@ async def update(request: web.Request) -> web.Response:
         if quantity < low or (high is not None and quantity > high):
             top = f" and {high}" if high is not None else " or more"
             return refuse(f"Choose a quantity between {low}{top}.", "quantity")
-    if price == item.price and quantity == item.quantity:
+    if price == item.price and quantity == item.quantity and not coupons:
         return refuse("Choose a different plan or quantity.", "price")
-    changes = store.change_item(sub, item.id, price=price, quantity=quantity)
+    changes = store.change_item(
+        sub,
+        item.id,
+        price=price,
+        quantity=quantity,
+        configuration=configuration,
+        discounts=coupons,
+    )
     return await _complete(request, visit, changes, "Your plan was updated.")
 
 
@@ -397,6 +452,7 @@ async def confirm(request: web.Request) -> web.Response:
         item.id,
         price=change["price"],
         quantity=change["quantity"],
+        configuration=store.configuration_for(visit.session),
         discounts=_coupons(store, prepared),
     )
     return await _complete(request, visit, changes, "Your plan was updated.")
@@ -515,7 +571,7 @@ async def save_customer(request: web.Request) -> web.Response:
     store = request.app[EMULATOR].store
     visit = _enter(request, "customer")
     fields = await _fields(request, visit)
-    allowed = store.feature("customer_update").get("allowed_updates", ())
+    allowed = features(store, visit)["customer_update"].get("allowed_updates") or ()
     typed = {name: _text(fields, name) for names in CUSTOMER_FIELDS.values() for name, _ in names}
 
     def refuse(message: str, field: str) -> web.Response:

@@ -40,12 +40,15 @@ __all__ = [
     "discount_label",
     "done_page",
     "error_page",
+    "features",
     "home_page",
     "invoice_page",
     "invoices_page",
     "pause_page",
+    "pause_offered",
     "redirect",
     "see_other",
+    "update_offered",
     "update_page",
 ]
 
@@ -96,6 +99,17 @@ class PageError(Exception):
         self.title = title
         self.message = message
         self.return_url = return_url
+
+
+def features(store: Store, visit: PortalVisit) -> dict[str, Any]:
+    """The ``features`` of the configuration the visit's session renders."""
+    found: dict[str, Any] = store.configuration_for(visit.session)["features"]
+    return found
+
+
+def pause_offered(store: Store, visit: PortalVisit) -> bool:
+    """Pausing is offered unless the configuration has ``subscription_pause`` disabled."""
+    return bool((features(store, visit).get("subscription_pause") or {}).get("enabled", True))
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -161,8 +175,16 @@ def _page(
     home_link: bool = True,
 ) -> web.Response:
     customer = store.customers[visit.session.customer]
-    profile = store.configuration.get("business_profile") or {}
+    profile = store.configuration_for(visit.session).get("business_profile") or {}
     headline = profile.get("headline") or "Billing portal"
+    policies = " ".join(
+        f'<a id="{element}" href="{_e(profile[key])}">{label}</a>'
+        for key, element, label in (
+            ("privacy_policy_url", "privacy-policy", "Privacy policy"),
+            ("terms_of_service_url", "terms-of-service", "Terms of service"),
+        )
+        if profile.get(key)
+    )
     header = (
         f'<div><strong>{_e(headline)}</strong><span class="badge">TEST MODE</span></div>'
         f'<div class="muted">{_e(customer.name or "")} {_e(customer.email or "")}</div>'
@@ -179,7 +201,12 @@ def _page(
             f"&larr; Back to the portal</a> {links}"
         )
     return _html(
-        _document(title, header, f"{notice}{content}<p class=actions>{links}</p>"),
+        _document(
+            title,
+            header,
+            f"{notice}{content}<p class=actions>{links}</p>"
+            + (f'<nav class="policies muted">{policies}</nav>' if policies else ""),
+        ),
         status=status,
     )
 
@@ -297,12 +324,18 @@ def _discounts(store: Store, sub: Subscription) -> str:
     return ", ".join(labels)
 
 
+def update_offered(store: Store, visit: PortalVisit) -> bool:
+    """The configuration lets a customer change a plan: enabled, with something to change."""
+    update = features(store, visit)["subscription_update"]
+    return bool(update["enabled"] and update.get("default_allowed_updates"))
+
+
 def _actions(store: Store, visit: PortalVisit, sub: Subscription) -> str:
-    features = store.configuration["features"]
+    enabled = features(store, visit)
     sub_id = _e(sub.id)
     actions = []
     if (
-        features["subscription_update"]["enabled"]
+        update_offered(store, visit)
         and len(sub.items) == 1
         and sub.status in ("active", "trialing")
     ):
@@ -320,12 +353,12 @@ def _actions(store: Store, visit: PortalVisit, sub: Subscription) -> str:
             f'<form method="post" action="{HOME}/resume/{sub_id}">{_csrf(visit)}'
             f'<button id="resume-{sub_id}">Resume plan</button></form>'
         )
-    else:
+    elif pause_offered(store, visit):
         actions.append(
             f'<a class="button secondary" id="pause-{sub_id}" '
             f'href="{HOME}/pause/{sub_id}">Pause plan</a>'
         )
-    if features["subscription_cancel"]["enabled"] and not sub.cancel_at_period_end:
+    if enabled["subscription_cancel"]["enabled"] and not sub.cancel_at_period_end:
         actions.append(
             f'<a class="button secondary" id="cancel-{sub_id}" '
             f'href="{HOME}/cancel/{sub_id}">Cancel plan</a>'
@@ -353,7 +386,7 @@ def _invoice_rows(store: Store, customer_id: str, limit: int | None = None) -> s
 def home_page(store: Store, visit: PortalVisit) -> web.Response:
     """The portal homepage: plans, payment method, billing details, invoice history."""
     customer = store.customers[visit.session.customer]
-    features = store.configuration["features"]
+    enabled = features(store, visit)
     cards = []
     for sub in store.subscriptions_of(customer.id):
         if not sub.is_live:
@@ -375,7 +408,7 @@ def home_page(store: Store, visit: PortalVisit) -> web.Response:
         + ("<hr>".join(cards) or '<p class="muted" id="no-subscriptions">No active plans.</p>')
         + "</section>"
     )
-    if features["payment_method_update"]["enabled"]:
+    if enabled["payment_method_update"]["enabled"]:
         method = store.payment_methods.get(customer.default_payment_method or "")
         shown = (
             f"{_e(method.brand.title())} &bull;&bull;&bull;&bull; {_e(method.last4)}"
@@ -389,7 +422,7 @@ def home_page(store: Store, visit: PortalVisit) -> web.Response:
             f'href="{HOME}/payment-method">{"Update" if method else "Add"} payment method'
             "</a></div></section>"
         )
-    if features["customer_update"]["enabled"]:
+    if enabled["customer_update"]["enabled"]:
         address = customer.address or {}
         where = ", ".join(
             value
@@ -406,7 +439,7 @@ def home_page(store: Store, visit: PortalVisit) -> web.Response:
             f'<div class="actions"><a class="button secondary" id="update-customer" '
             f'href="{HOME}/customer">Update information</a></div></section>'
         )
-    if (features.get("invoice_history") or {}).get("enabled"):
+    if (enabled.get("invoice_history") or {}).get("enabled"):
         content += (
             f'<section id="invoice-history"><h2>Invoice history</h2>'
             f"{_invoice_rows(store, customer.id, limit=5)}"
@@ -452,19 +485,18 @@ def cancel_page(
 ) -> web.Response:
     """The cancellation form, with the retention offer when the flow has one."""
     typed = typed or {}
-    feature = store.feature("subscription_cancel")
-    default = "period_end" if feature.get("mode") == "at_period_end" else "now"
-    chosen = typed.get("when", default)
-    choices = (
-        ("period_end", f"At the end of the billing period, on {date(sub.current_period_end)}"),
-        ("now", "Immediately"),
-    )
-    radios = "".join(
-        f'<label class="choice"><input type="radio" name="when" id="when-{value}" '
-        f'value="{value}"{" checked" if value == chosen else ""}{_invalid(field, "when")}>'
-        f"{_e(label)}</label>"
-        for value, label in choices
-    )
+    feature = features(store, visit)["subscription_cancel"]
+    # The configuration's mode decides when the plan ends, as in Stripe's portal.
+    if feature.get("mode") == "immediately":
+        when = "Your plan will be canceled immediately."
+        if feature.get("proration_behavior") == "create_prorations":
+            credit = _money(store.unused_credit(sub), store.prices[sub.items[0].price].currency)
+            when += f" The unused time, {credit}, is credited to your account balance."
+    else:
+        when = (
+            "Your plan will be canceled, but it stays available until the end of your billing "
+            f"period on {date(sub.current_period_end)}."
+        )
     reasons = ""
     reason_feature = feature.get("cancellation_reason") or {}
     if reason_feature.get("enabled"):
@@ -495,7 +527,7 @@ def cancel_page(
     content = (
         f"{offer}<section><p>{_plan_label(store, sub)}</p>"
         f'<form method="post" action="{HOME}/cancel/{_e(sub.id)}">{_csrf(visit)}'
-        f"<label>When should the plan end?</label>{radios}{reasons}"
+        f'<p id="cancel-when">{_e(when)}</p>{reasons}'
         '<div class="actions"><button class="danger" id="confirm-cancel">Cancel plan</button>'
         f"</div></form></section>"
     )
@@ -512,25 +544,37 @@ def update_page(
     field: str | None = None,
     typed: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """The plan switcher for the subscription's one item, with what each choice costs."""
+    """The plan switcher for the subscription's one item, as the configuration allows.
+
+    Only the configured prices are offered, and only when ``price`` is among
+    ``default_allowed_updates``; quantity only with ``quantity`` allowed and the
+    product's ``adjustable_quantity`` enabled; a promotion code field only with
+    ``promotion_code`` allowed.
+    """
     typed = typed or {}
+    configuration = store.configuration_for(visit.session)
+    allowed = features(store, visit)["subscription_update"].get("default_allowed_updates") or ()
     chosen = typed.get("price", item.price)
-    offered = store.offered_prices()
     options = []
-    for price in offered:
-        preview = ""
-        if price != item.price:
-            preview = "<br>" + _preview(
-                store,
-                store.preview_change(sub, item, price=price, quantity=item.quantity),
-                element=f"preview-{price}",
+    if "price" in allowed:
+        for price in store.offered_prices(configuration):
+            preview = ""
+            if price != item.price:
+                preview = "<br>" + _preview(
+                    store,
+                    store.preview_change(
+                        sub, item, price=price, quantity=item.quantity, configuration=configuration
+                    ),
+                    element=f"preview-{price}",
+                )
+            options.append(
+                f'<label class="choice"><input type="radio" name="price" id="price-{_e(price)}" '
+                f'value="{_e(price)}"{" checked" if price == chosen else ""}'
+                f"{_invalid(field, 'price')}><span>{_price_label(store, price)}{preview}"
+                "</span></label>"
             )
-        options.append(
-            f'<label class="choice"><input type="radio" name="price" id="price-{_e(price)}" '
-            f'value="{_e(price)}"{" checked" if price == chosen else ""}'
-            f"{_invalid(field, 'price')}><span>{_price_label(store, price)}{preview}</span></label>"
-        )
-    limits = store.quantity_limits(item.price)
+    plans = f"<label>Choose a plan</label>{''.join(options)}" if options else ""
+    limits = store.quantity_limits(item.price, configuration) if "quantity" in allowed else None
     quantity = ""
     if limits is not None:
         low, high = limits
@@ -541,10 +585,17 @@ def update_page(
             f'value="{_e(typed.get("quantity", item.quantity))}" '
             f'min="{_e(low)}"{maximum}{_invalid(field, "quantity")}>'
         )
+    code = ""
+    if "promotion_code" in allowed:
+        code = (
+            '<label for="promotion-code">Promotion code (optional)</label>'
+            f'<input name="promotion_code" id="promotion-code" '
+            f'value="{_e(typed.get("promotion_code", ""))}"{_invalid(field, "promotion_code")}>'
+        )
     content = (
         f"<section><p>Current: {_price_label(store, item.price, item.quantity)}</p>"
         f'<form method="post" action="{HOME}/update/{_e(sub.id)}">{_csrf(visit)}'
-        f"<label>Choose a plan</label>{''.join(options)}{quantity}"
+        f"{plans}{quantity}{code}"
         '<div class="actions"><button id="confirm-update">Update plan</button></div>'
         "</form></section>"
     )
@@ -638,7 +689,7 @@ def customer_page(
 ) -> web.Response:
     """Name, email, phone and address, as the configuration allows."""
     customer = store.customers[visit.session.customer]
-    allowed = store.feature("customer_update").get("allowed_updates", ())
+    allowed = features(store, visit)["customer_update"].get("allowed_updates") or ()
     inputs = []
     for group, names in CUSTOMER_FIELDS.items():
         if group not in allowed:
@@ -687,7 +738,12 @@ def confirm_page(
         discount_label(store, coupon, gross, price.currency) for coupon in coupons
     )
     preview = store.preview_change(
-        sub, item, price=new_price, quantity=change["quantity"], coupons=coupons
+        sub,
+        item,
+        price=new_price,
+        quantity=change["quantity"],
+        configuration=store.configuration_for(visit.session),
+        coupons=coupons,
     )
     content = (
         "<section>"
