@@ -48,6 +48,7 @@ __all__ = [
     "guard_configuration_retrieve",
     "guard_configuration_update",
     "plan_update",
+    "default_features_json",
     "with_ensure_key",
 ]
 
@@ -65,6 +66,31 @@ CancellationOption = Literal[
 ProrationBehavior = Literal["always_invoice", "create_prorations", "none"]
 SubscriptionUpdate = Literal["price", "promotion_code", "quantity"]
 MAX_PRODUCTS = 10
+
+
+def default_features_json() -> dict[str, Any]:
+    """``features`` as Stripe returns them for a configuration created without any (every
+    feature off), a fresh copy each call."""
+    return {
+        "customer_update": {"allowed_updates": [], "enabled": False},
+        "invoice_history": {"enabled": False},
+        "payment_method_update": {"enabled": False, "payment_method_configuration": None},
+        "subscription_cancel": {
+            "cancellation_reason": {"enabled": False, "options": []},
+            "enabled": False,
+            "mode": "at_period_end",
+            "proration_behavior": "none",
+        },
+        "subscription_update": {
+            "billing_cycle_anchor": None,
+            "default_allowed_updates": [],
+            "enabled": False,
+            "products": [],
+            "proration_behavior": "none",
+            "schedule_at_period_end": {"conditions": []},
+            "trial_update_behavior": "end_trial",
+        },
+    }
 
 
 def _tuple(value: Any) -> Any:

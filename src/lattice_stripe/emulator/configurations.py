@@ -12,10 +12,17 @@ the client library's guard, with Stripe's error shape and ``param``.
 import copy
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
+from lattice_stripe.core.configuration import (
+    CancellationOption,
+    CustomerUpdate,
+    ProrationBehavior,
+    SubscriptionUpdate,
+    default_features_json,
+)
 from lattice_stripe.emulator.api import REQUEST_ID, form, json_response, query
 from lattice_stripe.emulator.engine import EMULATOR
 from lattice_stripe.emulator.state import Change, Store, diff, new_id
@@ -38,7 +45,7 @@ __all__ = ["configuration_routes", "new_configuration"]
 
 JSON = dict[str, Any]
 _PATH = "/v1/billing_portal/configurations"
-_PRORATION = Enum(("always_invoice", "create_prorations", "none"))
+_PRORATION = Enum(get_args(ProrationBehavior))
 _URL = String(max_length=None, clearable=True)
 
 
@@ -49,7 +56,7 @@ def _features(creating: bool) -> Hash:
             "customer_update": Hash(
                 {
                     "allowed_updates": Array(
-                        Enum(("address", "email", "name", "phone", "shipping", "tax_id")),
+                        Enum(get_args(CustomerUpdate)),
                         clearable=True,
                     ),
                     "enabled": Boolean(),
@@ -68,18 +75,7 @@ def _features(creating: bool) -> Hash:
                             "enabled": Boolean(),
                             "feedback_options": Array(String(), clearable=True),
                             "options": Array(
-                                Enum(
-                                    (
-                                        "customer_service",
-                                        "low_quality",
-                                        "missing_features",
-                                        "other",
-                                        "switched_service",
-                                        "too_complex",
-                                        "too_expensive",
-                                        "unused",
-                                    )
-                                ),
+                                Enum(get_args(CancellationOption)),
                                 clearable=True,
                             ),
                         },
@@ -116,7 +112,7 @@ def _features(creating: bool) -> Hash:
                 {
                     "billing_cycle_anchor": Enum(("now", "unchanged")),
                     "default_allowed_updates": Array(
-                        Enum(("price", "promotion_code", "quantity")), clearable=True
+                        Enum(get_args(SubscriptionUpdate)), clearable=True
                     ),
                     "enabled": Boolean(),
                     "products": Array(
@@ -196,26 +192,6 @@ LIST = Hash(
 )
 RETRIEVE = Hash({"expand": Array(String())})
 
-_DEFAULT_FEATURES: JSON = {
-    "customer_update": {"allowed_updates": [], "enabled": False},
-    "invoice_history": {"enabled": False},
-    "payment_method_update": {"enabled": False, "payment_method_configuration": None},
-    "subscription_cancel": {
-        "cancellation_reason": {"enabled": False, "options": []},
-        "enabled": False,
-        "mode": "at_period_end",
-        "proration_behavior": "none",
-    },
-    "subscription_update": {
-        "billing_cycle_anchor": None,
-        "default_allowed_updates": [],
-        "enabled": False,
-        "products": [],
-        "proration_behavior": "none",
-        "schedule_at_period_end": {"conditions": []},
-        "trial_update_behavior": "end_trial",
-    },
-}
 _PRODUCT_DEFAULTS: JSON = {"adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1}}
 _order = itertools.count()
 
@@ -234,7 +210,7 @@ def new_configuration(now: int, livemode: bool) -> JSON:
         },
         "created": now,
         "default_return_url": None,
-        "features": copy.deepcopy(_DEFAULT_FEATURES),
+        "features": default_features_json(),
         "is_default": False,
         "livemode": livemode,
         "login_page": {"enabled": False, "url": None},

@@ -8,6 +8,8 @@ field Stripe does not send (yet) may be added, to test how a client treats it.
 import json
 from typing import Any
 
+from lattice_stripe.core.configuration import default_features_json
+
 __all__ = [
     "TEST_PORTAL_URL",
     "configuration_body",
@@ -67,24 +69,8 @@ def configuration_response(**fields: Any) -> dict[str, Any]:
         "created": 1_700_000_000,
         "default_return_url": None,
         "features": {
-            "customer_update": {"allowed_updates": [], "enabled": False},
+            **default_features_json(),
             "invoice_history": {"enabled": True},
-            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
-            "subscription_cancel": {
-                "cancellation_reason": {"enabled": False, "options": []},
-                "enabled": False,
-                "mode": "at_period_end",
-                "proration_behavior": "none",
-            },
-            "subscription_update": {
-                "billing_cycle_anchor": None,
-                "default_allowed_updates": [],
-                "enabled": False,
-                "products": [],
-                "proration_behavior": "none",
-                "schedule_at_period_end": {"conditions": []},
-                "trial_update_behavior": "end_trial",
-            },
         },
         "is_default": True,
         "livemode": False,
