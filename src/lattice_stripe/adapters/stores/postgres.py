@@ -22,7 +22,8 @@ whether a lease has run out.
 
 import asyncio
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -121,7 +122,46 @@ def _check_source(conninfo: str | None, pool: object, max_connections: int) -> N
         raise ValidationError("max_connections", "expected a whole number of at least 1")
 
 
-class PostgresEventStore:
+_Pool = TypeVar("_Pool")
+
+
+class _Settings(Generic[_Pool]):
+    """What both stores check and hold: the table's statements, retention, and the pool (the one
+    given, or the store's own, opened on first use)."""
+
+    def __init__(
+        self,
+        conninfo: str | None,
+        pool: _Pool | None,
+        pool_class: Callable[..., _Pool],
+        table: str,
+        create_table: bool,
+        retention_seconds: float,
+        prune_batch: int,
+        max_connections: int,
+        timeout: float,
+    ) -> None:
+        _check_source(conninfo, pool, max_connections)
+        self._sql = _Statements(table)
+        self._table = table
+        self._retention = check_seconds("retention_seconds", retention_seconds)
+        self._prune_batch = check_prune_batch(prune_batch)
+        self._owns_pool = pool is None
+        self._timeout = timeout
+        self._create_table = create_table
+        self._ready = False
+        self._pool: _Pool = pool or pool_class(
+            conninfo or "",
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            open=False,
+            name="lattice_stripe.events",
+            timeout=check_seconds("timeout", timeout),
+        )
+
+
+class PostgresEventStore(_Settings["ConnectionPool[Any]"]):
     """An :class:`~lattice_stripe.core.webhooks.EventStore` in a PostgreSQL table.
 
     Give a ``conninfo`` (a libpq DSN or URL: the store then keeps its own pool
@@ -146,24 +186,10 @@ class PostgresEventStore:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
-        _check_source(conninfo, pool, max_connections)
-        self._sql = _Statements(table)
-        self._table = table
-        self._retention = check_seconds("retention_seconds", retention_seconds)
-        self._prune_batch = check_prune_batch(prune_batch)
-        self._owns_pool = pool is None
-        self._pool: ConnectionPool[Any] = pool or ConnectionPool(
-            conninfo or "",
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True},
-            open=False,
-            name="lattice_stripe.events",
-            timeout=check_seconds("timeout", timeout),
-        )
-        self._timeout = timeout
-        self._create_table = create_table
-        self._ready = False
+        super().__init__(
+            conninfo, pool, ConnectionPool, table, create_table,
+            retention_seconds, prune_batch, max_connections, timeout,
+        )  # fmt: skip
         self._setup = threading.Lock()
 
     def _prepare(self) -> None:
@@ -227,7 +253,7 @@ class PostgresEventStore:
         return f"PostgresEventStore(table={self._table!r})"
 
 
-class AsyncPostgresEventStore:
+class AsyncPostgresEventStore(_Settings["AsyncConnectionPool[Any]"]):
     """:class:`PostgresEventStore` for asyncio: the same table, awaited methods.
 
     The pool (its own, from ``conninfo``, or a psycopg_pool
@@ -248,24 +274,10 @@ class AsyncPostgresEventStore:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> None:
-        _check_source(conninfo, pool, max_connections)
-        self._sql = _Statements(table)
-        self._table = table
-        self._retention = check_seconds("retention_seconds", retention_seconds)
-        self._prune_batch = check_prune_batch(prune_batch)
-        self._owns_pool = pool is None
-        self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
-            conninfo or "",
-            min_size=1,
-            max_size=max_connections,
-            kwargs={"autocommit": True},
-            open=False,
-            name="lattice_stripe.events",
-            timeout=check_seconds("timeout", timeout),
-        )
-        self._timeout = timeout
-        self._create_table = create_table
-        self._ready = False
+        super().__init__(
+            conninfo, pool, AsyncConnectionPool, table, create_table,
+            retention_seconds, prune_batch, max_connections, timeout,
+        )  # fmt: skip
         self._opened = False
         self._setup: asyncio.Lock | None = None
 
