@@ -124,21 +124,21 @@ class DemoState:
         """Keep the user's subscription as the event shows it."""
         subscription = event.subscription
         if subscription.customer == self.customer_id:
-            self.subscriptions[subscription.id] = dict(subscription.raw)
+            self.subscriptions[subscription.id] = dict(event.data_object)
         self._heard(event)
 
     async def customer_updated(self, event: Event) -> None:
         """Keep the user's customer record (email, default card) as the event shows it."""
         customer = event.customer
         if customer.id == self.customer_id:
-            self.customer = dict(customer.raw)
+            self.customer = dict(event.data_object)
         self._heard(event)
 
     async def payment_method_attached(self, event: Event) -> None:
         """Remember a card attached to the user, to show once it is the default."""
         method = event.payment_method
         if method.customer == self.customer_id:
-            self.payment_methods[method.id] = dict(method.raw)
+            self.payment_methods[method.id] = dict(event.data_object)
         self._heard(event)
 
     def _heard(self, event: Event) -> None:
