@@ -8,7 +8,20 @@ keys never appear in a repr, a log record or an error message.
 import importlib
 from typing import TYPE_CHECKING
 
+from lattice_stripe.billing import abilling_state, billing_state
 from lattice_stripe.client import AsyncClient, Client, Ensured
+from lattice_stripe.core.billing import (
+    BillingState,
+    Customer,
+    CustomerCreateParams,
+    CustomerUpdateParams,
+    PaymentMethod,
+    Price,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionListParams,
+    SubscriptionState,
+)
 from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.configuration import (
     AdjustableQuantity,
@@ -91,6 +104,7 @@ __all__ = [
     "AsyncClient",
     "AsyncTransport",
     "AuthenticationError",
+    "BillingState",
     "BusinessProfile",
     "CancellationReason",
     "CardError",
@@ -101,8 +115,11 @@ __all__ = [
     "ConfigurationListParams",
     "ConfigurationRetrieveParams",
     "ConfigurationUpdateParams",
+    "Customer",
+    "CustomerCreateParams",
     "CustomerUpdateFeature",
     "CustomerUpdateFlow",
+    "CustomerUpdateParams",
     "Ensured",
     "Event",
     "Features",
@@ -120,9 +137,11 @@ __all__ = [
     "Page",
     "PauseDuration",
     "PauseIntervalOption",
+    "PaymentMethod",
     "PaymentMethodUpdateFeature",
     "PaymentMethodUpdateFlow",
     "PermissionDeniedError",
+    "Price",
     "ProductOption",
     "RateLimitError",
     "RedactingFilter",
@@ -135,10 +154,14 @@ __all__ = [
     "SessionCreateParams",
     "SignatureVerificationError",
     "StripeError",
+    "Subscription",
     "SubscriptionCancelFeature",
     "SubscriptionCancelFlow",
+    "SubscriptionItem",
+    "SubscriptionListParams",
     "SubscriptionPauseFeature",
     "SubscriptionPauseFlow",
+    "SubscriptionState",
     "SubscriptionUpdateConfirmFlow",
     "SubscriptionUpdateFeature",
     "SubscriptionUpdateFlow",
@@ -148,6 +171,8 @@ __all__ = [
     "ValidationError",
     "WebhookReceiver",
     "__version__",
+    "abilling_state",
+    "billing_state",
     "construct_event",
     "guard",
     "verify_signature",
