@@ -79,13 +79,14 @@ def test_sdk_lists_and_pages_subscriptions(sdk: Any) -> None:
 
 def test_sdk_sees_stripes_404_for_unknown_ids(sdk: Any) -> None:
     """Unknown customers and subscriptions are InvalidRequestError with resource_missing."""
-    for call in (
-        lambda: sdk.v1.customers.retrieve("cus_ghost"),
-        lambda: sdk.v1.customers.update("cus_ghost", {"name": "x"}),
-        lambda: sdk.v1.subscriptions.retrieve("sub_ghost"),
-    ):
+    calls: list[tuple[Any, tuple[Any, ...]]] = [
+        (sdk.v1.customers.retrieve, ("cus_ghost",)),
+        (sdk.v1.customers.update, ("cus_ghost", {"name": "x"})),
+        (sdk.v1.subscriptions.retrieve, ("sub_ghost",)),
+    ]
+    for method, args in calls:
         with pytest.raises(stripe.InvalidRequestError) as info:
-            call()
+            method(*args)
         assert (info.value.http_status, info.value.code) == (404, "resource_missing")
 
 
