@@ -406,3 +406,79 @@ def test_metadata_limits_match_the_configuration_rule(metadata: dict[str, str]) 
         with pytest.raises(ValidationError) as info:
             guard_customer_update({"metadata": metadata})
         assert info.value.path.startswith("metadata")
+
+
+def test_a_customer_update_publishes_customer_updated_with_what_changed(
+    threaded: RunningEmulator,
+) -> None:
+    """The emulator's update sends customer.updated with previous_attributes; a no-op sends none."""
+    with Client(DEFAULT_API_KEY, base_url=threaded.url, allow_http_localhost=True) as client:
+        made = client.customers.create({"name": "Jo", "metadata": {"a": "1"}})
+        before = len(threaded.emulator.webhooks.log)
+        client.customers.update(made.id, {"name": "Jo E.", "metadata": {"a": ""}})
+        client.customers.update(made.id, {"name": "Jo E."})
+    [delivery] = threaded.emulator.webhooks.log[before:]
+    data = delivery.event["data"]
+    assert delivery.event["type"] == "customer.updated"
+    assert data["object"]["name"] == "Jo E."
+    assert data["object"]["metadata"] == {}
+    assert data["previous_attributes"]["name"] == "Jo"
+
+
+def test_personal_data_is_never_in_a_repr() -> None:
+    """Customers, payment methods and cancellation comments keep personal data out of repr."""
+    from lattice_stripe.core.billing import PaymentMethod
+    from lattice_stripe.core.codec import read_object
+
+    customer = read_object(
+        Customer,
+        {
+            "id": "cus_1",
+            "object": "customer",
+            "email": "jo@example.com",
+            "name": "Jo Example",
+            "phone": "+15555550100",
+            "description": "VIP Jo",
+            "address": {"line1": "1 Secret Lane"},
+            "shipping": {"name": "Jo Shipping"},
+            "metadata": {"home": "Secret Town"},
+            "business_name": "Jo's Business",
+        },
+        "customer",
+    )
+    method = read_object(
+        PaymentMethod,
+        {
+            "id": "pm_1",
+            "object": "payment_method",
+            "type": "card",
+            "billing_details": {"email": "jo@example.com", "name": "Jo Example"},
+        },
+        "payment_method",
+    )
+    sub = read_object(
+        Subscription,
+        {
+            "id": "sub_1",
+            "object": "subscription",
+            "status": "canceled",
+            "cancellation_details": {"comment": "Jo hates it", "feedback": "other"},
+        },
+        "subscription",
+    )
+    shown = repr(customer) + str(customer) + repr(method) + repr(sub)
+    assert "cus_1" in shown
+    assert "pm_1" in shown
+    assert "'other'" in shown
+    for personal in (
+        "jo@example.com",
+        "Jo Example",
+        "+15555550100",
+        "VIP Jo",
+        "Secret Lane",
+        "Jo Shipping",
+        "Secret Town",
+        "Jo's Business",
+        "Jo hates it",
+    ):
+        assert personal not in shown
