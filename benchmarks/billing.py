@@ -5,15 +5,20 @@ Run ``python -m benchmarks.billing [--number N --repeat R]``.
 Each new operation through a :class:`~lattice_stripe.Client` over a stub
 transport (guard, encode, flow, decode): ``customers.create``, ``.retrieve``,
 ``.update``, ``subscriptions.retrieve``, ``.list`` (a page of 10),
-``billing_state`` (one page of 10), and the webhook view ``event.subscription``.
-Best of ``--repeat`` runs of ``--number`` calls each; never part of the tests.
+``billing_state`` (one page of 10), and the webhook view ``event.subscription``;
+beside each API call, the official ``stripe`` SDK's same call over its own
+HTTP-client extension point answering the same bytes. Best of ``--repeat``
+runs of ``--number`` calls each; never part of the tests.
 """
 
 import argparse
 import json
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
+
+import stripe
 
 from benchmarks.payloads import API_KEY
 from lattice_stripe import Client, HttpRequest, HttpResponse, billing_state
@@ -123,12 +128,40 @@ class BillingStub:
         self._page = HttpResponse(status=200, headers=headers, body=json.dumps(PAGE).encode())
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        path = urlsplit(request.url).path
+        return self.answer(request.url)
+
+    def answer(self, url: str) -> HttpResponse:
+        """The canned response for a request to ``url``."""
+        path = urlsplit(url).path
         if path.startswith("/v1/customers"):
             return self._customer
         if path == "/v1/subscriptions":
             return self._page
         return self._subscription
+
+    def close(self) -> None:
+        pass
+
+
+class StripeBillingStub(stripe.HTTPClient):
+    """The SDK's HTTPClient extension point, answering by path as :class:`BillingStub` does."""
+
+    name = "benchmark-billing-stub"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stub = BillingStub()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        return self._stub.answer(url).body.decode(), 200, {"request-id": "req_bench"}
 
     def close(self) -> None:
         pass
@@ -165,6 +198,18 @@ def measure(number: int, repeat: int) -> dict[str, float]:
             "billing_state (10 subscriptions)": lambda: billing_state(client, "cus_bench"),
         }
         results = {name: _best_us(call, number, repeat) for name, call in calls.items()}
+    sdk = stripe.StripeClient(API_KEY, http_client=StripeBillingStub())
+    theirs: dict[str, Callable[[], object]] = {
+        "stripe SDK customers.create": lambda: sdk.v1.customers.create(
+            {"email": "jo@example.com", "name": "Jo", "metadata": {"user_id": "42"}}
+        ),
+        "stripe SDK customers.retrieve": lambda: sdk.v1.customers.retrieve("cus_bench"),
+        "stripe SDK subscriptions.retrieve": lambda: sdk.v1.subscriptions.retrieve("sub_bench0"),
+        "stripe SDK subscriptions.list (10 per page)": lambda: sdk.v1.subscriptions.list(
+            {"customer": "cus_bench", "limit": 10}
+        ),
+    }
+    results.update({name: _best_us(call, number, repeat) for name, call in theirs.items()})
     event = Event.from_json(EVENT)
     results["event.subscription (webhook view)"] = _best_us(
         lambda: event.subscription, number, repeat
