@@ -49,6 +49,7 @@ __all__ = [
     "SubscriptionItem",
     "SubscriptionItems",
     "SubscriptionListParams",
+    "SubscriptionListStatus",
     "SubscriptionRetrieveParams",
     "SubscriptionState",
     "SubscriptionStatus",
@@ -390,7 +391,7 @@ class SubscriptionRetrieveParams:
     expand: tuple[str, ...] | None = _list()
 
 
-ListStatus = Literal[
+SubscriptionListStatus = Literal[
     "active",
     "all",
     "canceled",
@@ -410,7 +411,7 @@ class SubscriptionListParams:
 
     customer: str | None = attrs.field(default=None, metadata={"prefix": "cus_"})
     price: str | None = attrs.field(default=None, metadata={"prefix": "price_"})
-    status: ListStatus | None = None
+    status: SubscriptionListStatus | None = None
     collection_method: Literal["charge_automatically", "send_invoice"] | None = None
     test_clock: str | None = attrs.field(default=None, metadata={"prefix": "clock_"})
     limit: int | None = attrs.field(default=None, metadata={"minimum": 1})
