@@ -18,13 +18,14 @@ PACKAGE = Path(lattice_stripe.__file__).parent
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "adapters": frozenset({"core", "adapters"}),
-    "client": frozenset({"core", "adapters"}),
-    "contrib": frozenset({"core", "client", "contrib", "testing"}),
+    "client": frozenset({"core", "adapters", "billing"}),
+    "billing": frozenset({"core"}),
+    "contrib": frozenset({"core", "client", "billing", "contrib", "testing"}),
     "emulator": frozenset({"core", "emulator", "__main__"}),
     "testing": frozenset({"core", "client", "adapters", "emulator", "testing"}),
-    "demo": frozenset({"core", "client", "contrib", "emulator", "demo"}),
+    "demo": frozenset({"core", "client", "billing", "contrib", "emulator", "demo"}),
     "redaction": frozenset({"core"}),
-    "__init__": frozenset({"core", "client"}),
+    "__init__": frozenset({"core", "client", "billing"}),
     "__main__": frozenset({"core", "client", "emulator", "demo", "__init__"}),
 }
 

@@ -8,7 +8,20 @@ keys never appear in a repr, a log record or an error message.
 import importlib
 from typing import TYPE_CHECKING
 
+from lattice_stripe.billing import abilling_state, billing_state
 from lattice_stripe.client import AsyncClient, Client, Ensured
+from lattice_stripe.core.billing import (
+    BillingState,
+    Customer,
+    CustomerCreateParams,
+    CustomerUpdateParams,
+    PaymentMethod,
+    Price,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionListParams,
+    SubscriptionState,
+)
 from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.configuration import (
     AdjustableQuantity,
@@ -95,6 +108,7 @@ __all__ = [
     "AsyncEventStore",
     "AsyncTransport",
     "AuthenticationError",
+    "BillingState",
     "BusinessProfile",
     "CancellationReason",
     "CardError",
@@ -105,8 +119,11 @@ __all__ = [
     "ConfigurationListParams",
     "ConfigurationRetrieveParams",
     "ConfigurationUpdateParams",
+    "Customer",
+    "CustomerCreateParams",
     "CustomerUpdateFeature",
     "CustomerUpdateFlow",
+    "CustomerUpdateParams",
     "Ensured",
     "Event",
     "EventStore",
@@ -125,9 +142,11 @@ __all__ = [
     "Page",
     "PauseDuration",
     "PauseIntervalOption",
+    "PaymentMethod",
     "PaymentMethodUpdateFeature",
     "PaymentMethodUpdateFlow",
     "PermissionDeniedError",
+    "Price",
     "ProductOption",
     "RateLimitError",
     "RedactingFilter",
@@ -140,10 +159,14 @@ __all__ = [
     "SessionCreateParams",
     "SignatureVerificationError",
     "StripeError",
+    "Subscription",
     "SubscriptionCancelFeature",
     "SubscriptionCancelFlow",
+    "SubscriptionItem",
+    "SubscriptionListParams",
     "SubscriptionPauseFeature",
     "SubscriptionPauseFlow",
+    "SubscriptionState",
     "SubscriptionUpdateConfirmFlow",
     "SubscriptionUpdateFeature",
     "SubscriptionUpdateFlow",
@@ -154,6 +177,8 @@ __all__ = [
     "WebhookReceiver",
     "WebhookReply",
     "__version__",
+    "abilling_state",
+    "billing_state",
     "construct_event",
     "guard",
     "verify_signature",

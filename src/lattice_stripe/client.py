@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from lattice_stripe.billing import AsyncCustomers, AsyncSubscriptions, Customers, Subscriptions
 from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
@@ -245,6 +246,8 @@ class Client(_Settings):
             self.billing_portal = BillingPortal(
                 sessions=Sessions(self), configurations=Configurations(self)
             )
+            self.customers = Customers(self)
+            self.subscriptions = Subscriptions(self)
         except BaseException as error:
             # The key must not stay in this frame's locals, nor the
             # configuration's below, for a traceback rendered with them.
@@ -351,6 +354,8 @@ class AsyncClient(_Settings):
             self.billing_portal = AsyncBillingPortal(
                 sessions=AsyncSessions(self), configurations=AsyncConfigurations(self)
             )
+            self.customers = AsyncCustomers(self)
+            self.subscriptions = AsyncSubscriptions(self)
         except BaseException as error:
             # The key must not stay in this frame's locals, nor the
             # configuration's below, for a traceback rendered with them.

@@ -14,6 +14,7 @@ import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lattice_stripe.core.billing import Price
 from lattice_stripe.core.errors import SignatureVerificationError, ValidationError
 from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
@@ -414,7 +415,7 @@ def test_an_event_keeps_its_envelope_fields() -> None:
     "event_type", ["customer.subscription.updated", "customer.subscription.deleted"]
 )
 def test_subscription_events_read_as_a_typed_subscription(event_type: str) -> None:
-    """The subscription's portal-relevant fields are typed; price is the price's ID."""
+    """The subscription's portal-relevant fields are typed; the item's price is a Price."""
     event = Event.from_json(event_body(event_type, SUBSCRIPTION))
     subscription = event.subscription
     assert event.typed_object == subscription
@@ -435,9 +436,10 @@ def test_subscription_events_read_as_a_typed_subscription(event_type: str) -> No
     assert subscription.cancellation_details.feedback == "too_expensive"
     assert subscription.metadata == {"plan": "pro"}
     [item] = subscription.items
-    assert (item.id, item.price, item.quantity) == ("si_1", "price_1", 2)
+    assert item.price is not None
+    assert (item.id, item.price.id, item.quantity) == ("si_1", "price_1", 2)
     assert item.current_period_end == NOW + 1000
-    assert subscription.current_period_end is None
+    assert subscription.current_period_end == NOW + 1000
 
 
 def test_a_paused_subscription_carries_its_pause_collection() -> None:
@@ -467,7 +469,9 @@ def test_older_api_versions_shape_is_read_too() -> None:
     subscription = Event.from_json(event_body("customer.subscription.updated", older)).subscription
     assert subscription.customer == "cus_9"
     assert subscription.current_period_end == NOW + 99
-    assert [(item.price, item.quantity) for item in subscription.items] == [("price_2", None)]
+    assert [(item.price, item.quantity) for item in subscription.items] == [
+        (Price(id="price_2"), None)
+    ]
 
 
 def test_payment_method_attached_reads_as_a_typed_payment_method() -> None:
@@ -522,12 +526,12 @@ def test_unknown_event_types_are_kept_as_raw_data() -> None:
         _ = event.subscription
 
 
-def test_unknown_fields_are_tolerated_and_kept_in_raw() -> None:
+def test_unknown_fields_are_tolerated_and_kept_in_extra() -> None:
     """Fields this library does not model never fail a parse and stay reachable."""
     newer = {**SUBSCRIPTION, "future_field": {"nested": True}}
     subscription = Event.from_json(event_body("customer.subscription.updated", newer)).subscription
-    assert subscription.raw["future_field"] == {"nested": True}
-    assert subscription.raw["billing_mode"] == {"type": "flexible"}
+    assert subscription.extra["future_field"] == {"nested": True}
+    assert subscription.extra["billing_mode"] == {"type": "flexible"}
 
 
 def test_the_wrong_accessor_says_what_the_event_carries() -> None:
@@ -549,7 +553,7 @@ def test_the_wrong_accessor_says_what_the_event_carries() -> None:
         ),
         ({"items": {"data": ["si_1"]}}, "subscription.items.data[0]"),
         ({"pause_collection": {"resumes_at": 5}}, "subscription.pause_collection.behavior"),
-        ({"customer": {"object": "customer"}}, "subscription.customer.id"),
+        ({"customer": {"object": "customer"}}, "subscription.customer"),
     ],
 )
 def test_a_known_field_of_the_wrong_type_names_its_path(change: dict[str, Any], path: str) -> None:

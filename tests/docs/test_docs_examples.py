@@ -2,7 +2,8 @@
 
 Conventions, written as HTML comments in the Markdown (invisible on the site):
 
-- The ```` ```python ```` blocks of a page run in order in one namespace, in a
+- The ```` ```python ```` blocks of a page run in order in one namespace (the
+  module ``docs_<page>``, in ``sys.modules`` while it runs), in a
   fresh working directory, on one event loop: a block may ``await`` at top level.
 - ``<!-- skip: reason -->`` right before a block leaves it out. Only for code
   that needs a live Stripe account or the network; the reason is required.
@@ -19,6 +20,8 @@ import ast
 import asyncio
 import inspect
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,11 @@ def run_page(page: Path) -> None:
     for block in page_blocks:
         if block.file is not None:
             Path(block.file).write_text(block.code, encoding="utf-8")
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # The namespace is a registered module while the page runs, as an application's code
+    # is: Pyramid's Configurator, for one, looks its caller's module up in sys.modules.
+    module = types.ModuleType(f"docs_{page.stem.replace('-', '_')}")
+    namespace: dict[str, object] = module.__dict__
+    sys.modules[module.__name__] = module
     loop = asyncio.new_event_loop()
     try:
         for block in page_blocks:
@@ -46,6 +53,7 @@ def run_page(page: Path) -> None:
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+        sys.modules.pop(module.__name__, None)
 
 
 def _page_id(page: Path) -> str:

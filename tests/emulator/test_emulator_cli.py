@@ -87,6 +87,20 @@ async def test_demo_manage_billing_round_trip(demo: Demo) -> None:
     assert "customer.subscription.deleted" in back.text
 
 
+async def test_demo_return_page_re_reads_the_state_from_stripe(demo: Demo) -> None:
+    """The return page shows Stripe's state, re-read, beside what the webhooks reported."""
+    async with browser(demo.emulator_url) as client:
+        portal = await manage_billing(client, demo)
+        await client.get(portal)
+        await client.submit("/p/portal/cancel/sub_demo", {"when": "period_end"})
+        back = await client.get(demo.url + "/billing/return")
+    verified = re.search(r'<tr id="verified-sub_demo">(.*?)</tr>', back.text)
+    assert verified is not None
+    assert "price_pro_monthly &times; 1" in verified.group(1)
+    assert "active (cancels at period end)" in verified.group(1)
+    assert "<td>agree</td>" in verified.group(1)
+
+
 async def test_demo_deep_link_redirects_back_to_the_app(demo: Demo) -> None:
     """The 'Cancel subscription' deep link ends on the app's return page, state updated."""
     async with browser(demo.emulator_url) as client:

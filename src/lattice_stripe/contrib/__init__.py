@@ -5,9 +5,11 @@
 This module holds what they share and nothing framework-specific: the
 choice of return URL and the session parameters, the headers of a portal
 redirect, how a failed session creation becomes a redirect back with a
-user-safe message, and the log line of a failed webhook handler.
+user-safe message, the log line of a failed webhook handler, and the
+idempotency key and parameters that create a user's Stripe customer once.
 """
 
+import hashlib
 import ipaddress
 import logging
 import re
@@ -27,6 +29,8 @@ from lattice_stripe.core.errors import (
 from lattice_stripe.core.webhooks import Event
 
 __all__ = [
+    "BILLING_STATE_UNAVAILABLE_TEXT",
+    "CUSTOMER_USER_METADATA_KEY",
     "DEVELOPMENT_HOSTS",
     "ERROR_PARAM",
     "PORTAL_ERROR_MESSAGES",
@@ -36,7 +40,10 @@ __all__ = [
     "HostPolicy",
     "UntrustedHostError",
     "choose_return_url",
+    "customer_create_params",
+    "customer_idempotency_key",
     "error_redirect_url",
+    "log_billing_state_failure",
     "log_handler_failure",
     "log_refused_portal",
     "portal_error_code",
@@ -243,3 +250,35 @@ def log_handler_failure(event: Event) -> None:
         event.type,
         event.id,
     )
+
+
+CUSTOMER_USER_METADATA_KEY = "lattice_stripe_user"
+"""The customer metadata key that names the app's user a customer was created for."""
+
+BILLING_STATE_UNAVAILABLE_TEXT = "Your billing details could not be checked. Please reload."
+"""The plain body of the 503 a return endpoint answers when Stripe cannot be read."""
+
+
+def customer_idempotency_key(user_id: str) -> str:
+    """The idempotency key of creating the Stripe customer of the app's user ``user_id``.
+
+    Derived from the user ID alone (hashed, so the key neither reveals it nor
+    exceeds Stripe's 255 characters): two concurrent first visits of one user
+    send the same key, and Stripe creates one customer. Stripe remembers keys
+    for 24 hours: store the customer ID on the user as soon as you have it.
+    """
+    if not isinstance(user_id, str) or not user_id:
+        raise ValidationError("user_id", "expected the app's user ID as a non-empty string")
+    return "lattice-stripe-customer-" + hashlib.sha256(user_id.encode()).hexdigest()
+
+
+def customer_create_params(user_id: str, params: Mapping[str, object]) -> dict[str, object]:
+    """``params`` for ``customers.create``, with the user ID in the customer's metadata."""
+    given = params.get("metadata")
+    metadata = dict(given) if isinstance(given, Mapping) else {}
+    return {**params, "metadata": {**metadata, CUSTOMER_USER_METADATA_KEY: user_id}}
+
+
+def log_billing_state_failure(error: LatticeStripeError) -> None:
+    """Log why a return endpoint could not re-read the billing state (keys never included)."""
+    logger.warning("billing state not read (%s): %s", type(error).__name__, error)

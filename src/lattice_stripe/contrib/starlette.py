@@ -16,6 +16,9 @@
 standard-library asyncio transport unless given another) for the life of the app and puts it in the
 lifespan state; :func:`redirect_to_portal` creates a session and answers 303 to
 it; :func:`webhook_endpoint` verifies, de-duplicates and dispatches events.
+:func:`customer_for` creates the logged-in user's Stripe customer on first
+use (once, however many first visits race), and :func:`return_endpoint`
+re-reads the user's billing state from Stripe when the portal sends them back.
 Needs the ``lattice-stripe[starlette]`` extra.
 """
 
@@ -27,8 +30,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from lattice_stripe.billing import abilling_state
 from lattice_stripe.client import AsyncClient
 from lattice_stripe.contrib import (
+    BILLING_STATE_UNAVAILABLE_TEXT,
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
     PORTAL_UNAVAILABLE_TEXT,
@@ -36,12 +41,16 @@ from lattice_stripe.contrib import (
     HostPolicy,
     UntrustedHostError,
     choose_return_url,
+    customer_create_params,
+    customer_idempotency_key,
     error_redirect_url,
+    log_billing_state_failure,
     log_handler_failure,
     log_refused_portal,
     portal_error_message,
     portal_session_params,
 )
+from lattice_stripe.core.billing import BillingState
 from lattice_stripe.core.config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -79,11 +88,13 @@ except ImportError as error:
 __all__ = [
     "HOSTS_KEY",
     "STATE_KEY",
+    "customer_for",
     "get_client",
     "portal_endpoint",
     "portal_error",
     "portal_url",
     "redirect_to_portal",
+    "return_endpoint",
     "stripe_lifespan",
     "webhook_endpoint",
 ]
@@ -97,6 +108,7 @@ HOSTS_KEY = "lattice_stripe_hosts"
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 CustomerLookup = Callable[[Request], str | Awaitable[str | None] | None]
+StateCallback = Callable[[Request, BillingState], Response | Awaitable[Response]]
 
 
 def stripe_lifespan(
@@ -287,6 +299,58 @@ def portal_endpoint(
         return await redirect_to_portal(
             request, customer=customer, return_route=return_route, return_url=return_url, **params
         )
+
+    return endpoint
+
+
+async def customer_for(
+    request: Request, user_id: str, *, existing: str | None = None, **params: object
+) -> str:
+    """The Stripe customer ID of the app's user ``user_id``, created on first use.
+
+    Returns ``existing`` (the ID you stored on the user) when given. Otherwise
+    creates the customer with ``params`` (``email``, ``name``, ...), the user
+    ID in its metadata and an idempotency key derived from the user ID, so two
+    concurrent first visits create one customer: store the returned ID on the
+    user at once. Raises what ``customers.create`` raises.
+    """
+    if existing:
+        return existing
+    customer = await get_client(request).customers.create(
+        customer_create_params(user_id, params),
+        idempotency_key=customer_idempotency_key(user_id),
+    )
+    return customer.id
+
+
+def return_endpoint(customer_for: CustomerLookup, on_state: StateCallback) -> Endpoint:
+    """The portal's return endpoint: re-read the user's billing state, hand it to ``on_state``.
+
+    The portal's redirect back proves nothing (anyone can open the return
+    URL), so the endpoint trusts only Stripe: ``customer_for(request)`` (sync
+    or async, as for :func:`portal_endpoint`) names the logged-in user's
+    customer (``None``: 403), every subscription is read with
+    :func:`~lattice_stripe.abilling_state`, and ``on_state(request, state)``
+    answers (a coroutine function is awaited, a plain one runs in the thread
+    pool). If Stripe cannot be read the answer is a plain
+    503 and the error is logged.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        customer = await _call(customer_for, request)
+        if not customer:
+            return PlainTextResponse("Forbidden", status_code=403)
+        try:
+            state = await abilling_state(get_client(request), customer)
+        except (StripeError, APIConnectionError) as error:
+            log_billing_state_failure(error)
+            return PlainTextResponse(BILLING_STATE_UNAVAILABLE_TEXT, status_code=503)
+        if inspect.iscoroutinefunction(on_state):
+            answer: Any = await on_state(request, state)
+        else:  # a plain function may block (a database write): off the event loop
+            answer = await run_in_threadpool(on_state, request, state)
+        response: Response = await answer if inspect.isawaitable(answer) else answer
+        return response
 
     return endpoint
 

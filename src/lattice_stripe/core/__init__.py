@@ -10,6 +10,7 @@ Importing this package imports none of them.
 """
 
 __all__ = [
+    "billing",
     "codec",
     "config",
     "configuration",

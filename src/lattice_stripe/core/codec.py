@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, quote
 
 import attrs
 
+from lattice_stripe.core.billing import RESPONSE_TYPES as _BILLING_TYPES
+from lattice_stripe.core.billing import ExpandableId, Price
 from lattice_stripe.core.errors import ResponseDecodeError
 from lattice_stripe.core.params import (
     AfterCompletion,
@@ -72,11 +74,16 @@ from lattice_stripe.core.session import (
 if TYPE_CHECKING:
     import cattrs
 
+    from lattice_stripe.core.operations import Decoder
+
 __all__ = [
     "decode_configuration",
     "decode_configuration_page",
     "decode_form",
     "decode_session",
+    "object_decoder",
+    "page_decoder",
+    "read_object",
     "encode_form",
     "encode_session_params",
     "params_to_dict",
@@ -426,6 +433,23 @@ def _make_converter(detailed: bool) -> "cattrs.Converter":
         def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
             if not isinstance(value, list):
                 raise TypeError(f"expected an array, got {type(value).__name__}")
+            if not detailed:
+                return tuple([inner_hook(item, inner) for item in value])
+            # Each failure noted with its index, so that its path reads items.data[0].quantity.
+            from cattrs.errors import IterableValidationError, IterableValidationNote
+
+            errors: list[Exception] = []
+            for index, item in enumerate(value):
+                try:
+                    inner_hook(item, inner)
+                except Exception as error:
+                    note = IterableValidationNote(
+                        f"Structuring {type_} @ index {index}", index, inner
+                    )
+                    error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+                    errors.append(error)
+            if errors:
+                raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
             return tuple([inner_hook(item, inner) for item in value])
 
         return structure_tuple
@@ -445,10 +469,31 @@ def _make_converter(detailed: bool) -> "cattrs.Converter":
             return value
         return _json_object(value, None)
 
+    def expandable_id(value: object, _: object) -> str:
+        # An expandable reference: the ID, or the expanded object, read as its ID.
+        if isinstance(value, dict):
+            value = value.get("id")
+        if value.__class__ is not str:
+            raise TypeError("expected an ID or an expanded object with a string 'id'")
+        return value
+
+    converter.register_structure_hook(ExpandableId, expandable_id)
     converter.register_structure_hook_func(lambda t: t == str | Configuration, configuration)
     converter.register_structure_hook_func(lambda t: t == str | dict[str, Any] | None, application)
-    for cls in _RESPONSE_TYPES:
-        converter.register_structure_hook(cls, _keeping_extra(converter, cls))
+    price: list[Callable[[Any, Any], Price]] = []
+
+    def price_or_id(value: Any, _: Any) -> Price:
+        # Older API versions (and some events) send a subscription item's price as its ID.
+        return Price(id=value) if value.__class__ is str else price[0](value, Price)
+
+    # Registered before the classes that hold a price, whose hooks are generated below.
+    converter.register_structure_hook(Price, price_or_id)
+    for cls in _RESPONSE_TYPES + _BILLING_TYPES:
+        hook: Callable[[Any, Any], Any] = _keeping_extra(converter, cls)
+        if cls is Price:
+            price.append(hook)
+        else:
+            converter.register_structure_hook(cls, hook)
     return converter
 
 
@@ -649,3 +694,83 @@ def decode_configuration_page(
         url=url,  # type: ignore[arg-type]
         extra=MappingProxyType(extra),
     )
+
+
+def object_decoder(cls: type[T], object_name: str) -> "Decoder[T]":
+    """The decoder of one ``object_name`` JSON body into ``cls`` (ResponseDecodeError if not)."""
+
+    def decode(
+        body: bytes,
+        *,
+        status: int = 200,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> T:
+        document = _document(body, object_name)
+        outcome = document if isinstance(document, str) else _structured(document, cls)
+        if isinstance(outcome, cls):
+            return outcome
+        raise _decode_failure(
+            object_name, cast(str, outcome), status, request_id, idempotency_key, body
+        )
+
+    return decode
+
+
+def page_decoder(cls: type[T], object_name: str) -> "Decoder[Page[T]]":
+    """The decoder of one page of a list of ``object_name`` objects into a :class:`Page`."""
+    what = f"list of {object_name}"
+
+    def decode(
+        body: bytes,
+        *,
+        status: int = 200,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Page[T]:
+        def fail(reason: str) -> ResponseDecodeError:
+            return _decode_failure(what, reason, status, request_id, idempotency_key, body)
+
+        document = _document(body, "list")
+        if isinstance(document, str):
+            raise fail(document)
+        data, has_more, url = document.get("data"), document.get("has_more"), document.get("url")
+        if not isinstance(data, list):
+            raise fail("'data' is not an array")
+        if not isinstance(has_more, bool):
+            raise fail("'has_more' is not a boolean")
+        if not isinstance(url, str):
+            raise fail("'url' is not a string")
+        items = []
+        for index, item in enumerate(data):
+            if not isinstance(item, dict) or item.get("object") != object_name:
+                raise fail(f"data[{index}] is not a {object_name}")
+            outcome = _structured(item, cls)
+            if isinstance(outcome, str):
+                raise fail(f"data[{index}]: {outcome}")
+            items.append(outcome)
+        known = {"object", "data", "has_more", "url"}
+        extra = {key: value for key, value in document.items() if key not in known}
+        return Page(data=tuple(items), has_more=has_more, url=url, extra=MappingProxyType(extra))
+
+    return decode
+
+
+def read_object(cls: type[T], document: Mapping[str, Any], where: str) -> T:
+    """``document`` (a webhook's ``data.object``) as ``cls``; ValueError naming the bad field."""
+    try:
+        return _converter().structure(document, cls)
+    except Exception:  # redone below with paths, for a readable message
+        pass
+    import cattrs
+
+    try:
+        _converter(detailed=True).structure(document, cls)
+    except Exception as error:  # any decoder failure becomes a ValueError with paths
+        messages = (
+            cattrs.transform_error(error, path=where)
+            if isinstance(error, cattrs.BaseValidationError)
+            else [f"{where}: {error}"]
+        )
+        raise ValueError("; ".join(messages[:3])) from None
+    raise ValueError(f"{where}: the decoder rejected it")  # pragma: no cover

@@ -15,11 +15,27 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 
+from lattice_stripe.core.billing import (
+    Customer,
+    CustomerCreateParams,
+    CustomerRetrieveParams,
+    CustomerUpdateParams,
+    Subscription,
+    SubscriptionListParams,
+    SubscriptionRetrieveParams,
+    guard_customer_create,
+    guard_customer_retrieve,
+    guard_customer_update,
+    guard_subscription_list,
+    guard_subscription_retrieve,
+)
 from lattice_stripe.core.codec import (
     decode_configuration,
     decode_configuration_page,
     decode_session,
     encode_session_params,
+    object_decoder,
+    page_decoder,
 )
 from lattice_stripe.core.configuration import (
     ConfigurationCreateParams,
@@ -42,7 +58,12 @@ __all__ = [
     "CONFIGURATION_LIST",
     "CONFIGURATION_RETRIEVE",
     "CONFIGURATION_UPDATE",
+    "CUSTOMER_CREATE",
+    "CUSTOMER_RETRIEVE",
+    "CUSTOMER_UPDATE",
     "SESSION_CREATE",
+    "SUBSCRIPTION_LIST",
+    "SUBSCRIPTION_RETRIEVE",
     "Decoder",
     "Guard",
     "Operation",
@@ -208,5 +229,55 @@ CONFIGURATION_LIST: Operation[ConfigurationListParams, Page[Configuration]] = Op
     guard=guard_configuration_list,
     encode=_encode_query,
     decode=decode_configuration_page,
+    lists=True,
+)
+
+_CUSTOMER = PathParam(name="customer", prefix="cus_", what="customer")
+_SUBSCRIPTION = PathParam(name="subscription", prefix="sub_", what="subscription")
+_decode_customer = object_decoder(Customer, "customer")
+_decode_subscription = object_decoder(Subscription, "subscription")
+
+CUSTOMER_CREATE: Operation[CustomerCreateParams, Customer] = Operation(
+    name="customers.create",
+    method="POST",
+    path="/v1/customers",
+    guard=guard_customer_create,
+    encode=encode,
+    decode=_decode_customer,
+)
+CUSTOMER_UPDATE: Operation[CustomerUpdateParams, Customer] = Operation(
+    name="customers.update",
+    method="POST",
+    path="/v1/customers/{customer}",
+    path_params=(_CUSTOMER,),
+    guard=guard_customer_update,
+    encode=encode,
+    decode=_decode_customer,
+)
+CUSTOMER_RETRIEVE: Operation[CustomerRetrieveParams, Customer] = Operation(
+    name="customers.retrieve",
+    method="GET",
+    path="/v1/customers/{customer}",
+    path_params=(_CUSTOMER,),
+    guard=guard_customer_retrieve,
+    encode=_encode_query,
+    decode=_decode_customer,
+)
+SUBSCRIPTION_RETRIEVE: Operation[SubscriptionRetrieveParams, Subscription] = Operation(
+    name="subscriptions.retrieve",
+    method="GET",
+    path="/v1/subscriptions/{subscription}",
+    path_params=(_SUBSCRIPTION,),
+    guard=guard_subscription_retrieve,
+    encode=_encode_query,
+    decode=_decode_subscription,
+)
+SUBSCRIPTION_LIST: Operation[SubscriptionListParams, Page[Subscription]] = Operation(
+    name="subscriptions.list",
+    method="GET",
+    path="/v1/subscriptions",
+    guard=guard_subscription_list,
+    encode=_encode_query,
+    decode=page_decoder(Subscription, "subscription"),
     lists=True,
 )

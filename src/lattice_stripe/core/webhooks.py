@@ -31,11 +31,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
 
 import attrs
 
+from lattice_stripe.core.billing import (
+    CancellationDetails,
+    Card,
+    Customer,
+    PauseCollection,
+    PaymentMethod,
+    Subscription,
+    SubscriptionItem,
+)
+from lattice_stripe.core.codec import read_object
 from lattice_stripe.core.errors import SignatureVerificationError, ValidationError
 from lattice_stripe.core.ports import Clock
 
@@ -192,246 +201,17 @@ def verify_signature(
 
 # -- typed objects ---------------------------------------------------------------
 
-
-def _optional(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _required(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T:
-    value = _optional(obj, key, kind, where)
-    if value is None:
-        raise ValueError(f"{where}.{key}: required, missing")
-    return value
-
-
-def _id(obj: Mapping[str, Any], key: str, where: str) -> str | None:
-    """An ID field, which Stripe sends as a string, or as an object when expanded."""
-    value = obj.get(key)
-    if isinstance(value, dict):
-        return _required(value, "id", str, f"{where}.{key}")
-    return _optional(obj, key, str, where)
-
-
-def _object(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any] | None:
-    return _optional(obj, key, dict, where)
-
-
-def _list_of_objects(obj: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
-    items = _optional(obj, key, list, where) or []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}.{key}[{index}]: expected dict, got {type(item).__name__}")
-    return items
-
-
-def _metadata(obj: Mapping[str, Any], where: str) -> Mapping[str, str]:
-    return MappingProxyType(_optional(obj, "metadata", dict, where) or {})
+TypedObject = Subscription | PaymentMethod | Customer
 
 
 def _raw() -> Any:
     return attrs.field(repr=False, eq=False)
 
 
-@attrs.frozen(kw_only=True)
-class SubscriptionItem:
-    """One item of a subscription: which price, how many."""
-
-    id: str
-    price: str | None
-    quantity: int | None
-    current_period_start: int | None
-    current_period_end: int | None
-    raw: Mapping[str, Any] = _raw()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "item") -> "SubscriptionItem":
-        """Read a ``subscription_item`` object; unknown fields stay in ``raw``."""
-        return cls(
-            id=_required(data, "id", str, where),
-            price=_id(data, "price", where),
-            quantity=_optional(data, "quantity", int, where),
-            current_period_start=_optional(data, "current_period_start", int, where),
-            current_period_end=_optional(data, "current_period_end", int, where),
-            raw=data,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class PauseCollection:
-    """``pause_collection``: payment collection is paused (set from the portal or the API)."""
-
-    behavior: str
-    resumes_at: int | None
-
-
-@attrs.frozen(kw_only=True)
-class CancellationDetails:
-    """Why a subscription was canceled; ``comment`` is the customer's own words."""
-
-    reason: str | None
-    feedback: str | None
-    comment: str | None = attrs.field(repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class Subscription:
-    """A ``subscription`` as a ``customer.subscription.*`` event carries it.
-
-    ``current_period_end`` is the subscription's own field, which API versions
-    from 2025-03-31 moved onto each item (``items[i].current_period_end``).
-    """
-
-    id: str
-    customer: str | None
-    status: str
-    livemode: bool
-    cancel_at_period_end: bool
-    cancel_at: int | None
-    canceled_at: int | None
-    ended_at: int | None
-    current_period_end: int | None
-    default_payment_method: str | None
-    pause_collection: PauseCollection | None
-    cancellation_details: CancellationDetails | None
-    items: tuple[SubscriptionItem, ...]
-    metadata: Mapping[str, str] = attrs.field(repr=False)
-    raw: Mapping[str, Any] = _raw()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Subscription":
-        """Read a ``subscription`` object; unknown fields stay in ``raw``."""
-        where = "subscription"
-        pause = _object(data, "pause_collection", where)
-        details = _object(data, "cancellation_details", where)
-        items = _object(data, "items", where) or {}
-        return cls(
-            id=_required(data, "id", str, where),
-            customer=_id(data, "customer", where),
-            status=_required(data, "status", str, where),
-            livemode=_optional(data, "livemode", bool, where) is True,
-            cancel_at_period_end=_optional(data, "cancel_at_period_end", bool, where) is True,
-            cancel_at=_optional(data, "cancel_at", int, where),
-            canceled_at=_optional(data, "canceled_at", int, where),
-            ended_at=_optional(data, "ended_at", int, where),
-            current_period_end=_optional(data, "current_period_end", int, where),
-            default_payment_method=_id(data, "default_payment_method", where),
-            pause_collection=None
-            if pause is None
-            else PauseCollection(
-                behavior=_required(pause, "behavior", str, f"{where}.pause_collection"),
-                resumes_at=_optional(pause, "resumes_at", int, f"{where}.pause_collection"),
-            ),
-            cancellation_details=None
-            if details is None
-            else CancellationDetails(
-                reason=_optional(details, "reason", str, f"{where}.cancellation_details"),
-                feedback=_optional(details, "feedback", str, f"{where}.cancellation_details"),
-                comment=_optional(details, "comment", str, f"{where}.cancellation_details"),
-            ),
-            items=tuple(
-                SubscriptionItem.from_dict(item, f"{where}.items.data[{index}]")
-                for index, item in enumerate(_list_of_objects(items, "data", f"{where}.items"))
-            ),
-            metadata=_metadata(data, where),
-            raw=data,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class Card:
-    """The displayable details of a card: safe to show the customer."""
-
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-
-
-@attrs.frozen(kw_only=True)
-class PaymentMethod:
-    """A ``payment_method``, as ``payment_method.attached`` carries it.
-
-    ``card`` is set for card payment methods; billing details (personal data)
-    are left in ``raw``.
-    """
-
-    id: str
-    type: str
-    customer: str | None
-    livemode: bool
-    created: int | None
-    card: Card | None
-    raw: Mapping[str, Any] = _raw()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "PaymentMethod":
-        """Read a ``payment_method`` object; unknown fields stay in ``raw``."""
-        where = "payment_method"
-        card = _object(data, "card", where)
-        return cls(
-            id=_required(data, "id", str, where),
-            type=_required(data, "type", str, where),
-            customer=_id(data, "customer", where),
-            livemode=_optional(data, "livemode", bool, where) is True,
-            created=_optional(data, "created", int, where),
-            card=None
-            if card is None
-            else Card(
-                brand=_optional(card, "brand", str, f"{where}.card"),
-                last4=_optional(card, "last4", str, f"{where}.card"),
-                exp_month=_optional(card, "exp_month", int, f"{where}.card"),
-                exp_year=_optional(card, "exp_year", int, f"{where}.card"),
-            ),
-            raw=data,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class Customer:
-    """A ``customer``, as ``customer.updated`` carries it.
-
-    Personal data (``email``, ``name``, ``phone``) stays out of ``repr``.
-    """
-
-    id: str
-    livemode: bool
-    email: str | None = attrs.field(repr=False)
-    name: str | None = attrs.field(repr=False)
-    phone: str | None = attrs.field(repr=False)
-    default_payment_method: str | None
-    metadata: Mapping[str, str] = attrs.field(repr=False)
-    raw: Mapping[str, Any] = _raw()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Customer":
-        """Read a ``customer`` object; unknown fields stay in ``raw``."""
-        where = "customer"
-        invoice_settings = _object(data, "invoice_settings", where) or {}
-        return cls(
-            id=_required(data, "id", str, where),
-            livemode=_optional(data, "livemode", bool, where) is True,
-            email=_optional(data, "email", str, where),
-            name=_optional(data, "name", str, where),
-            phone=_optional(data, "phone", str, where),
-            default_payment_method=_id(
-                invoice_settings, "default_payment_method", f"{where}.invoice_settings"
-            ),
-            metadata=_metadata(data, where),
-            raw=data,
-        )
-
-
-TypedObject = Subscription | PaymentMethod | Customer
-
-_TYPED_OBJECTS: Mapping[str, Callable[[Mapping[str, Any]], TypedObject]] = {
-    "subscription": Subscription.from_dict,
-    "payment_method": PaymentMethod.from_dict,
-    "customer": Customer.from_dict,
+_TYPED_OBJECTS: Mapping[str, type[TypedObject]] = {
+    "subscription": Subscription,
+    "payment_method": PaymentMethod,
+    "customer": Customer,
 }
 
 
@@ -504,8 +284,9 @@ class Event:
     def typed_object(self) -> TypedObject | None:
         """``data_object`` as a :class:`Subscription`, :class:`PaymentMethod` or
         :class:`Customer`; ``None`` for any other kind of object."""
-        read = _TYPED_OBJECTS.get(self.object_type or "")
-        return None if read is None else read(self.data_object)
+        name = self.object_type or ""
+        kind = _TYPED_OBJECTS.get(name)
+        return None if kind is None else read_object(kind, self.data_object, name)
 
     @property
     def subscription(self) -> Subscription:

@@ -11,7 +11,9 @@ It is built on :mod:`lattice_stripe.contrib.starlette`, as a real integration is
   answers ``303 See Other`` to a new session of the logged-in customer;
 - ``GET /billing/return``: where the portal sends the customer back, and where a
   failed redirect lands with a user-safe message
-  (:func:`~lattice_stripe.contrib.starlette.portal_error`);
+  (:func:`~lattice_stripe.contrib.starlette.portal_error`); it re-reads the
+  customer's subscriptions from Stripe (:func:`~lattice_stripe.abilling_state`)
+  and shows them beside what the webhooks reported;
 - ``POST /billing/subscribe``: subscribe again, after a cancellation
   (``POST /v1/subscriptions`` on the emulator);
 - ``POST /demo/reset``: the emulator back to its seed, and this app's view with it;
@@ -38,13 +40,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from lattice_stripe.billing import abilling_state
 from lattice_stripe.contrib.starlette import (
+    get_client,
     portal_error,
     redirect_to_portal,
     stripe_lifespan,
     webhook_endpoint,
 )
+from lattice_stripe.core.billing import BillingState
 from lattice_stripe.core.codec import decode_form
+from lattice_stripe.core.errors import APIConnectionError, StripeError
 from lattice_stripe.core.webhooks import Event, WebhookHandler
 
 __all__ = ["DemoSettings", "DemoState", "create_app"]
@@ -124,21 +130,21 @@ class DemoState:
         """Keep the user's subscription as the event shows it."""
         subscription = event.subscription
         if subscription.customer == self.customer_id:
-            self.subscriptions[subscription.id] = dict(subscription.raw)
+            self.subscriptions[subscription.id] = dict(event.data_object)
         self._heard(event)
 
     async def customer_updated(self, event: Event) -> None:
         """Keep the user's customer record (email, default card) as the event shows it."""
         customer = event.customer
         if customer.id == self.customer_id:
-            self.customer = dict(customer.raw)
+            self.customer = dict(event.data_object)
         self._heard(event)
 
     async def payment_method_attached(self, event: Event) -> None:
         """Remember a card attached to the user, to show once it is the default."""
         method = event.payment_method
         if method.customer == self.customer_id:
-            self.payment_methods[method.id] = dict(method.raw)
+            self.payment_methods[method.id] = dict(event.data_object)
         self._heard(event)
 
     def _heard(self, event: Event) -> None:
@@ -260,6 +266,30 @@ def _billing(state: DemoState) -> str:
         '<section><h2>Webhooks received</h2><ul id="events">'
         f"{events or '<li class=muted>none yet</li>'}</ul></section>"
     )
+
+
+def _verified(state: BillingState, heard: DemoState) -> str:
+    """Stripe's state, re-read on the return route, each row marked if the webhooks agree."""
+    rows = "".join(
+        f'<tr id="verified-{_e(sub.id)}"><td><code>{_e(sub.id)}</code></td>'
+        f"<td>{_e(sub.price or '')} &times; {_e(sub.quantity or 0)}</td>"
+        f"<td>{_e(sub.status)}{' (cancels at period end)' if sub.cancel_at_period_end else ''}"
+        f"{' (paused)' if sub.pause_collection else ''}</td>"
+        f"<td>{_e(_agrees(sub.id, sub.status, heard))}</td></tr>"
+        for sub in state.subscriptions
+    )
+    return (
+        '<section id="verified"><h2>Re-read from Stripe just now</h2>'
+        "<table><tr><th>ID</th><th>Price</th><th>Status</th><th>Webhooks</th></tr>"
+        f"{rows or '<tr><td colspan=4 class=muted>no subscriptions</td></tr>'}</table></section>"
+    )
+
+
+def _agrees(sub_id: str, status: str, heard: DemoState) -> str:
+    known = heard.subscriptions.get(sub_id)
+    if known is None:
+        return "not heard yet"
+    return "agree" if known.get("status") == status else f"still say {known.get('status')}"
 
 
 def _live_subscription(state: DemoState) -> dict[str, Any] | None:
@@ -415,11 +445,18 @@ def create_app(settings: DemoSettings) -> Starlette:
             f'<div class="error" id="portal-error">{_e(error)}</div>'
             if error
             else '<div class="banner" id="welcome-back">Welcome back from the billing portal. '
-            "The state below is what our webhook endpoint has heard from Stripe.</div>"
+            "The redirect proves nothing, so this page re-reads your subscriptions from "
+            "Stripe, beside what our webhook endpoint has heard.</div>"
         )
+        try:
+            verified = _verified(
+                await abilling_state(get_client(request), settings.customer_id), state
+            )
+        except (StripeError, APIConnectionError):
+            verified = '<p class="error" id="verified">Stripe could not be read just now.</p>'
         return _page(
             "Welcome back",
-            f"{notice}{_billing(state)}"
+            f"{notice}{verified}{_billing(state)}"
             '<p><a id="account-link" href="/">Back to your account</a></p>',
         )
 

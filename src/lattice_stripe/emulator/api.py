@@ -35,7 +35,6 @@ from lattice_stripe.emulator.validation import (
     EXPAND_ONLY,
     SESSION_CREATE,
     SUBSCRIPTION_CREATE,
-    SUBSCRIPTION_LIST,
     ApiError,
     check,
     missing,
@@ -596,34 +595,6 @@ async def create_subscription(request: web.Request) -> web.Response:
     return json_response(request, store.subscription_json(sub))
 
 
-async def list_subscriptions(request: web.Request) -> web.Response:
-    """``GET /v1/subscriptions``: by ``customer`` and ``status`` (default: not canceled)."""
-    store = request.app[EMULATOR].store
-    params = check(SUBSCRIPTION_LIST, query(request))
-    status = params.get("status")
-    found = [
-        sub
-        for sub in sorted(store.subscriptions.values(), key=lambda sub: -sub.created)
-        if params.get("customer") in (None, sub.customer)
-        and (
-            status == "all"
-            or (status is None and sub.status != "canceled")
-            or (status == "ended" and sub.status in ("canceled", "incomplete_expired"))
-            or status == sub.status
-        )
-    ]
-    limit = params.get("limit", 10)
-    return json_response(
-        request,
-        {
-            "object": "list",
-            "data": [store.subscription_json(sub) for sub in found[:limit]],
-            "has_more": len(found) > limit,
-            "url": "/v1/subscriptions",
-        },
-    )
-
-
 async def get_payment_method(request: web.Request) -> web.Response:
     """``GET /v1/payment_methods/{id}``."""
     store = request.app[EMULATOR].store
@@ -633,13 +604,14 @@ async def get_payment_method(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     """The ``/v1`` routes."""
     from lattice_stripe.emulator.configurations import configuration_routes
+    from lattice_stripe.emulator.customers import customer_routes
 
     return [
         *configuration_routes(),
+        *customer_routes(),
         web.post("/v1/billing_portal/sessions", create_session),
         web.post("/v1/customers", create_customer),
         web.get("/v1/customers/{id}", get_customer, allow_head=False),
-        web.get("/v1/subscriptions", list_subscriptions, allow_head=False),
         web.post("/v1/subscriptions", create_subscription),
         web.get("/v1/subscriptions/{id}", get_subscription, allow_head=False),
         web.get("/v1/payment_methods/{id}", get_payment_method, allow_head=False),

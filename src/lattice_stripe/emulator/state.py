@@ -325,6 +325,8 @@ class Customer:
     # Not nullable in the spec: present only when set.
     business_name: str | None = None
     individual_name: str | None = None
+    preferred_locales: list[str] = attrs.Factory(list)
+    test_clock: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -688,10 +690,10 @@ class Store:
             "metadata": dict(customer.metadata),
             "name": customer.name,
             "phone": customer.phone,
-            "preferred_locales": [],
+            "preferred_locales": list(customer.preferred_locales),
             "shipping": None,
             "tax_exempt": "none",
-            "test_clock": None,
+            "test_clock": customer.test_clock,
         }
         for name in ("business_name", "individual_name"):
             if getattr(customer, name) is not None:
@@ -828,6 +830,8 @@ class Store:
             metadata=dict(fields.get("metadata") or {}),
             business_name=fields.get("business_name"),
             individual_name=fields.get("individual_name"),
+            preferred_locales=list(fields.get("preferred_locales") or []),
+            test_clock=fields.get("test_clock"),
         )
         self.customers[customer.id] = customer
         return customer, [Change(type="customer.created", object=self.customer_json(customer))]

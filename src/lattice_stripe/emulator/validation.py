@@ -21,7 +21,6 @@ __all__ = [
     "EXPAND_ONLY",
     "SESSION_CREATE",
     "SUBSCRIPTION_CREATE",
-    "SUBSCRIPTION_LIST",
     "ApiError",
     "Array",
     "Boolean",
@@ -303,29 +302,8 @@ CUSTOMER_CREATE = Hash(
         "metadata": MapOf(String(max_length=500)),
         "name": String(max_length=256),
         "phone": String(max_length=20),
-    }
-)
-
-SUBSCRIPTION_LIST = Hash(
-    {
-        "customer": String(),
-        "expand": Array(String()),
-        # The spec's description: "Limit can range between 1 and 100, and the default is 10."
-        "limit": Integer(minimum=1, maximum=100),
-        "status": Enum(
-            (
-                "active",
-                "all",
-                "canceled",
-                "ended",
-                "incomplete",
-                "incomplete_expired",
-                "past_due",
-                "paused",
-                "trialing",
-                "unpaid",
-            )
-        ),
+        "preferred_locales": Array(String()),
+        "test_clock": String(),
     }
 )
 

@@ -19,7 +19,10 @@ The include gives every request ``request.stripe_portal`` (a
 :class:`StripePortal` over one :class:`~lattice_stripe.Client` per
 application, the default transport) and the configurator two directives:
 ``config.add_stripe_webhook_view(route_name, handlers)`` and
-``config.set_stripe_transport(transport)``. For tests, include
+``config.set_stripe_transport(transport)``. ``request.stripe_portal.customer_for``
+creates the logged-in user's Stripe customer on first use (once, however many
+first visits race); :func:`return_view` re-reads the user's billing state from
+Stripe when the portal sends them back. For tests, include
 ``lattice_stripe.contrib.pyramid.testing`` instead. Needs the
 ``lattice-stripe[pyramid]`` extra.
 """
@@ -28,13 +31,15 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
+from lattice_stripe.billing import billing_state
 from lattice_stripe.client import Client
 from lattice_stripe.contrib import (
+    BILLING_STATE_UNAVAILABLE_TEXT,
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
     PORTAL_UNAVAILABLE_TEXT,
@@ -42,12 +47,16 @@ from lattice_stripe.contrib import (
     HostPolicy,
     UntrustedHostError,
     choose_return_url,
+    customer_create_params,
+    customer_idempotency_key,
     error_redirect_url,
+    log_billing_state_failure,
     log_handler_failure,
     log_refused_portal,
     portal_error_message,
     portal_session_params,
 )
+from lattice_stripe.core.billing import BillingState
 from lattice_stripe.core.config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -101,6 +110,7 @@ __all__ = [
     "add_stripe_webhook_view",
     "get_client",
     "includeme",
+    "return_view",
     "set_stripe_transport",
 ]
 
@@ -315,10 +325,61 @@ class StripePortal:
             location=location, headers=dict(PORTAL_REDIRECT_HEADERS), body_template="See Other"
         )
 
+    def customer_for(self, user_id: str, *, existing: str | None = None, **params: object) -> str:
+        """The Stripe customer ID of the app's user ``user_id``, created on first use.
+
+        Returns ``existing`` (the ID you stored on the user) when given.
+        Otherwise creates the customer with ``params`` (``email``, ``name``,
+        ...), the user ID in its metadata and an idempotency key derived from
+        the user ID, so two concurrent first visits create one customer: store
+        the returned ID on the user at once. Raises what ``customers.create`` raises.
+        """
+        if existing:
+            return existing
+        customer = get_client(self._request).customers.create(
+            customer_create_params(user_id, params),
+            idempotency_key=customer_idempotency_key(user_id),
+        )
+        return customer.id
+
+    def billing_state(self, customer: str) -> BillingState:
+        """Every subscription of ``customer``, read from Stripe now (see ``billing_state``)."""
+        return billing_state(get_client(self._request), customer)
+
     @property
     def error_message(self) -> str | None:
         """The user-safe message for a failed portal redirect, on the return page; else ``None``."""
         return portal_error_message(self._request.GET.get(ERROR_PARAM))
+
+
+def return_view(
+    customer_for: Callable[[Request], str | None],
+    on_state: Callable[[Request, BillingState], Any],
+) -> Callable[[Request], Any]:
+    """The portal's return view: re-read the user's billing state, hand it to ``on_state``.
+
+    The portal's redirect back proves nothing (anyone can open the return
+    URL), so the view trusts only Stripe: ``customer_for(request)`` names the
+    logged-in user's customer (``None``: 403), every subscription is read with
+    :func:`~lattice_stripe.billing_state`, and ``on_state(request, state)``
+    answers (a response, or a dict for the view's renderer). If Stripe cannot
+    be read the answer is a plain 503 and the error is logged.
+    """
+
+    def view(request: Request) -> Any:
+        customer = customer_for(request)
+        if not customer:
+            return exception_response(403, body="Forbidden", content_type="text/plain")
+        try:
+            state = request.stripe_portal.billing_state(customer)
+        except (StripeError, APIConnectionError) as error:
+            log_billing_state_failure(error)
+            return exception_response(
+                503, body=BILLING_STATE_UNAVAILABLE_TEXT, content_type="text/plain"
+            )
+        return on_state(request, state)
+
+    return view
 
 
 def set_stripe_transport(config: Configurator, transport: SyncTransport) -> None:
