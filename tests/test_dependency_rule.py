@@ -19,7 +19,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "adapters": frozenset({"core", "adapters"}),
     "client": frozenset({"core", "adapters", "billing"}),
-    "billing": frozenset({"core"}),
+    "billing": frozenset({"core", "client"}),
     "contrib": frozenset({"core", "client", "billing", "contrib", "testing"}),
     "emulator": frozenset({"core", "emulator", "__main__"}),
     "testing": frozenset({"core", "client", "adapters", "emulator", "testing"}),

@@ -92,12 +92,13 @@ async def test_demo_return_page_re_reads_the_state_from_stripe(demo: Demo) -> No
     async with browser(demo.emulator_url) as client:
         portal = await manage_billing(client, demo)
         await client.get(portal)
-        await client.submit("/p/portal/cancel/sub_demo", {"when": "period_end"})
+        # The demo's configuration cancels immediately: the re-read state says so.
+        await client.submit("/p/portal/cancel/sub_demo", {})
         back = await client.get(demo.url + "/billing/return")
     verified = re.search(r'<tr id="verified-sub_demo">(.*?)</tr>', back.text)
     assert verified is not None
     assert "price_pro_monthly &times; 1" in verified.group(1)
-    assert "active (cancels at period end)" in verified.group(1)
+    assert "<td>canceled</td>" in verified.group(1)
     assert "<td>agree</td>" in verified.group(1)
 
 
