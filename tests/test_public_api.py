@@ -107,7 +107,8 @@ def test_webhook_names_load_on_first_use() -> None:
     )
     before, receiver_module, construct_module, loaded = json.loads(result.stdout)
     assert before == []
-    assert receiver_module == construct_module == "lattice_stripe.core.webhooks"
+    assert receiver_module == "lattice_stripe.core.webhooks.receiver"
+    assert construct_module == "lattice_stripe.core.webhooks.events"
     assert loaded is True
 
 
@@ -165,3 +166,16 @@ def test_the_core_lists_each_of_its_modules_once() -> None:
     assert lattice_stripe.core.__all__ == modules
     for name in lattice_stripe.core.__all__:
         assert importlib.import_module(f"lattice_stripe.core.{name}").__name__.endswith(name)
+
+
+def test_the_webhooks_package_re_exports_each_of_its_parts() -> None:
+    """core.webhooks is signatures, events, store and receiver, each name of theirs re-exported."""
+    import lattice_stripe.core.webhooks as webhooks
+
+    parts = sorted(info.name for info in pkgutil.iter_modules(webhooks.__path__))
+    assert parts == ["events", "receiver", "signatures", "store"]
+    for part in parts:
+        module = importlib.import_module(f"lattice_stripe.core.webhooks.{part}")
+        for name in module.__all__:
+            assert getattr(webhooks, name) is getattr(module, name), f"{part}.{name}"
+            assert name in webhooks.__all__, f"{part}.{name}"

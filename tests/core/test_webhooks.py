@@ -15,7 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lattice_stripe.core.billing import Price
-from lattice_stripe.core.errors import SignatureVerificationError, ValidationError
+from lattice_stripe.core.errors import (
+    EventDecodeError,
+    LatticeStripeError,
+    SignatureVerificationError,
+    ValidationError,
+)
 from lattice_stripe.core.webhooks import (
     DEFAULT_LEASE_SECONDS,
     MAX_HEADER_LENGTH,
@@ -522,7 +527,7 @@ def test_unknown_event_types_are_kept_as_raw_data() -> None:
     assert event.type == "invoice.paid"
     assert event.typed_object is None
     assert event.data_object == invoice
-    with pytest.raises(TypeError, match="'invoice' object, not a Subscription"):
+    with pytest.raises(EventDecodeError, match="'invoice' object, not a Subscription"):
         _ = event.subscription
 
 
@@ -535,9 +540,9 @@ def test_unknown_fields_are_tolerated_and_kept_in_extra() -> None:
 
 
 def test_the_wrong_accessor_says_what_the_event_carries() -> None:
-    """Asking a customer event for its payment method is a TypeError naming both."""
+    """Asking a customer event for its payment method is an EventDecodeError naming both."""
     event = Event.from_json(event_body("customer.updated", CUSTOMER))
-    with pytest.raises(TypeError, match=r"evt_1 \(customer.updated\) carries a 'customer'"):
+    with pytest.raises(EventDecodeError, match=r"evt_1 \(customer.updated\) carries a 'customer'"):
         _ = event.payment_method
 
 
@@ -557,9 +562,9 @@ def test_the_wrong_accessor_says_what_the_event_carries() -> None:
     ],
 )
 def test_a_known_field_of_the_wrong_type_names_its_path(change: dict[str, Any], path: str) -> None:
-    """A modelled field with the wrong type raises ValueError naming the field path."""
+    """A modelled field with the wrong type raises EventDecodeError naming the field path."""
     event = Event.from_json(event_body("customer.subscription.updated", {**SUBSCRIPTION, **change}))
-    with pytest.raises(ValueError, match=path.replace(".", r"\.").replace("[", r"\[")):
+    with pytest.raises(EventDecodeError, match=path.replace(".", r"\.").replace("[", r"\[")):
         _ = event.subscription
 
 
@@ -994,3 +999,29 @@ def test_the_sync_methods_refuse_an_async_store_and_back() -> None:
     on_sync = receiver_with({"customer.updated": lambda event: None})
     with pytest.raises(TypeError, match="receive"):
         asyncio.run(on_sync.areceive(*delivery))
+
+
+def test_event_decode_error_is_the_librarys_and_a_value_error() -> None:
+    """A typed-view failure is caught by ``except LatticeStripeError`` and ``except ValueError``."""
+    assert issubclass(EventDecodeError, LatticeStripeError)
+    assert issubclass(EventDecodeError, ValueError)
+
+
+def test_unknown_top_level_event_keys_are_kept_in_extra() -> None:
+    """Keys the Event does not model (request, pending_webhooks) are in extra, known ones not."""
+    document = {
+        "id": "evt_extra",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": 1,
+        "livemode": False,
+        "api_version": "2026-10-28.endive",
+        "data": {"object": {"object": "invoice", "id": "in_1"}},
+        "pending_webhooks": 2,
+        "request": {"id": "req_1", "idempotency_key": None},
+    }
+    event = Event.from_json(json.dumps(document).encode())
+    assert event.extra == {
+        "pending_webhooks": 2,
+        "request": {"id": "req_1", "idempotency_key": None},
+    }

@@ -25,7 +25,7 @@ import attrs
 
 from lattice_stripe.core.billing import RESPONSE_TYPES as _BILLING_TYPES
 from lattice_stripe.core.billing import ExpandableId, Price
-from lattice_stripe.core.errors import ResponseDecodeError
+from lattice_stripe.core.errors import EventDecodeError, ResponseDecodeError
 from lattice_stripe.core.params import (
     AfterCompletion,
     FlowData,
@@ -757,7 +757,7 @@ def page_decoder(cls: type[T], object_name: str) -> "Decoder[Page[T]]":
 
 
 def read_object(cls: type[T], document: Mapping[str, Any], where: str) -> T:
-    """``document`` (a webhook's ``data.object``) as ``cls``; ValueError naming the bad field."""
+    """``document`` (a webhook's ``data.object``) as ``cls``; EventDecodeError naming the field."""
     try:
         return _converter().structure(document, cls)
     except Exception:  # redone below with paths, for a readable message
@@ -772,5 +772,5 @@ def read_object(cls: type[T], document: Mapping[str, Any], where: str) -> T:
             if isinstance(error, cattrs.BaseValidationError)
             else [f"{where}: {error}"]
         )
-        raise ValueError("; ".join(messages[:3])) from None
-    raise ValueError(f"{where}: the decoder rejected it")  # pragma: no cover
+        raise EventDecodeError("; ".join(messages[:3])) from None
+    raise EventDecodeError(f"{where}: the decoder rejected it")  # pragma: no cover

@@ -33,6 +33,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "CardError",
+    "EventDecodeError",
     "EventStoreError",
     "IdempotencyError",
     "InvalidRequestError",
@@ -76,6 +77,12 @@ class MissingDependencyError(LatticeStripeError, ImportError):
     def __reduce__(self) -> tuple[Any, ...]:
         # ImportError pickles its message only; rebuild from the three parts instead.
         return (self.__class__, (self.name, self.extra, self.needed_by))
+
+
+class EventDecodeError(LatticeStripeError, ValueError):
+    """A webhook event's typed view cannot be read: the event carries another kind of object
+    (``event.subscription`` of an ``invoice.paid``), or a known field has the wrong type (the
+    message names its path). The event itself, ``event.data_object``, stays readable."""
 
 
 class ValidationError(LatticeStripeError, ValueError):
