@@ -43,7 +43,7 @@ CASES = [
     ("pyramid", "import lattice_stripe.contrib.pyramid", "pyramid"),
     ("pyramid", "import lattice_stripe.contrib.pyramid.testing", "pyramid"),
     ("aiohttp", "import lattice_stripe.emulator", "emulator"),
-    ("aiohttp", "import lattice_stripe.emulator.app", "emulator"),
+    ("aiohttp", "import lattice_stripe.emulator._app", "emulator"),
     (
         "aiohttp",
         "from lattice_stripe.testing import emulator_server\nemulator_server().__enter__()",

@@ -179,3 +179,16 @@ def test_the_webhooks_package_re_exports_each_of_its_parts() -> None:
         for name in module.__all__:
             assert getattr(webhooks, name) is getattr(module, name), f"{part}.{name}"
             assert name in webhooks.__all__, f"{part}.{name}"
+
+
+def test_the_emulators_modules_are_private() -> None:
+    """The emulator's public names live in its __init__; each module behind them is private."""
+    import lattice_stripe.emulator as emulator
+
+    modules = [info.name for info in pkgutil.iter_modules(emulator.__path__)]
+    assert modules
+    assert [name for name in modules if not name.startswith("_")] == []
+    for name in emulator.__all__:
+        value = getattr(emulator, name)
+        if not isinstance(value, str):  # the default key and secret are plain strings
+            assert value.__module__.startswith("lattice_stripe.emulator._"), name

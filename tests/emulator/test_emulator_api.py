@@ -17,8 +17,8 @@ from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.expand import SESSION_EXPANDABLE
 from lattice_stripe.core.guard import guard
 from lattice_stripe.emulator import Emulator, RunningEmulator, SeedError, load_seed, serve
-from lattice_stripe.emulator import api as emulator_api
-from lattice_stripe.emulator.api import Handler
+from lattice_stripe.emulator import _api as emulator_api
+from lattice_stripe.emulator._api import Handler
 
 SESSIONS = "/v1/billing_portal/sessions"
 SESSION_FIELDS = {

@@ -29,7 +29,7 @@ from lattice_stripe.emulator import (
     serve,
     serve_in_thread,
 )
-from lattice_stripe.emulator import api as emulator_api
+from lattice_stripe.emulator import _api as emulator_api
 
 RETURN_URL = "http://127.0.0.1:9/account"
 

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from emulator_support import API_KEY, FakeClock, api, browser, webhook_receiver
 from lattice_stripe.emulator import Emulator, RunningEmulator, load_seed
-from lattice_stripe.emulator.state import Change
-from lattice_stripe.emulator.webhooks import WebhookDispatcher
+from lattice_stripe.emulator._state import Change
+from lattice_stripe.emulator._webhooks import WebhookDispatcher
 
 RESET = "/_emulator/reset"
 HOME = "/p/portal"

@@ -10,7 +10,7 @@ import uvicorn
 
 from lattice_stripe.demo.app import DemoSettings, create_app
 from lattice_stripe.emulator import Emulator, Seed, SeedError, serve
-from lattice_stripe.emulator.app import LOOPBACK, binding
+from lattice_stripe.emulator._app import LOOPBACK, binding
 
 __all__ = ["run_demo"]
 

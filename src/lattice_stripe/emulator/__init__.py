@@ -21,15 +21,15 @@ try:
 except ImportError as error:
     raise MissingDependencyError(error.name or "aiohttp", "emulator", __name__) from error
 
-from lattice_stripe.emulator.app import (
+from lattice_stripe.emulator._app import (
     PortInUseError,
     RunningEmulator,
     create_app,
     serve,
     serve_in_thread,
 )
-from lattice_stripe.emulator.engine import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, Emulator
-from lattice_stripe.emulator.state import Seed, SeedError, load_seed
+from lattice_stripe.emulator._engine import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, Emulator
+from lattice_stripe.emulator._state import Seed, SeedError, load_seed
 
 __all__ = [
     "DEFAULT_API_KEY",

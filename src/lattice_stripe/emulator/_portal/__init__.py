@@ -4,7 +4,7 @@
 :mod:`.pages` renders the pages (``portal.css`` is their stylesheet).
 """
 
-from lattice_stripe.emulator.portal.handlers import COOKIE, routes
-from lattice_stripe.emulator.portal.pages import PageError, error_page
+from lattice_stripe.emulator._portal.handlers import COOKIE, routes
+from lattice_stripe.emulator._portal.pages import PageError, error_page
 
 __all__ = ["COOKIE", "PageError", "error_page", "routes"]

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from lattice_stripe.emulator.api import REQUEST_ID, form, json_response, query
-from lattice_stripe.emulator.engine import EMULATOR
-from lattice_stripe.emulator.state import Change, Subscription, diff
-from lattice_stripe.emulator.validation import (
+from lattice_stripe.emulator._api import REQUEST_ID, form, json_response, query
+from lattice_stripe.emulator._engine import EMULATOR
+from lattice_stripe.emulator._state import Change, Subscription, diff
+from lattice_stripe.emulator._validation import (
     Array,
     Enum,
     Hash,
@@ -168,7 +168,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 
 
 def customer_routes() -> list[web.RouteDef]:
-    """The customer and subscription routes, for :func:`lattice_stripe.emulator.api.routes`."""
+    """The customer and subscription routes, for :func:`lattice_stripe.emulator._api.routes`."""
     return [
         web.post("/v1/customers/{id}", update_customer),
         web.get("/v1/subscriptions", list_subscriptions, allow_head=False),

@@ -1,7 +1,7 @@
 """The emulated Stripe account: its keys, its state, its webhooks, its idempotency memory.
 
 One :class:`Emulator` serves one aiohttp application
-(:func:`lattice_stripe.emulator.app.create_app`). Time is read from the
+(:func:`lattice_stripe.emulator._app.create_app`). Time is read from the
 injected ``clock`` only, so session expiry and event timestamps are testable.
 :meth:`Emulator.reset` puts the state back to the seed, for test isolation.
 """
@@ -16,8 +16,8 @@ import attrs
 from aiohttp import web
 
 from lattice_stripe.core.config import check_api_key, is_live_key
-from lattice_stripe.emulator.state import Clock, Seed, Store, load_seed
-from lattice_stripe.emulator.webhooks import Sleep, WebhookDispatcher
+from lattice_stripe.emulator._state import Clock, Seed, Store, load_seed
+from lattice_stripe.emulator._webhooks import Sleep, WebhookDispatcher
 
 __all__ = [
     "DEFAULT_API_KEY",

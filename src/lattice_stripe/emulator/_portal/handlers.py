@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from lattice_stripe.core.codec import decode_form
-from lattice_stripe.emulator.engine import EMULATOR, remember
-from lattice_stripe.emulator.portal.pages import (
+from lattice_stripe.emulator._engine import EMULATOR, remember
+from lattice_stripe.emulator._portal.pages import (
     CUSTOMER_FIELDS,
     HOME,
     PAUSE_MONTHS,
@@ -42,7 +42,7 @@ from lattice_stripe.emulator.portal.pages import (
     update_offered,
     update_page,
 )
-from lattice_stripe.emulator.state import (
+from lattice_stripe.emulator._state import (
     Change,
     PortalVisit,
     Store,

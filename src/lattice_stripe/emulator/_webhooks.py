@@ -1,6 +1,6 @@
 """Events and their signed delivery to the configured endpoint, with bounded retries.
 
-Each :class:`~lattice_stripe.emulator.state.Change` becomes a Stripe event
+Each :class:`~lattice_stripe.emulator._state.Change` becomes a Stripe event
 (``evt_...``, ``object: "event"``, ``data.object``, ``data.previous_attributes``
 for updates), POSTed as JSON with a ``Stripe-Signature`` header made by
 :func:`lattice_stripe.core.webhooks.generate_signature_header`, so the
@@ -22,7 +22,7 @@ import attrs
 
 from lattice_stripe.core.config import API_VERSION
 from lattice_stripe.core.webhooks import generate_signature_header
-from lattice_stripe.emulator.state import Change, Clock, new_id
+from lattice_stripe.emulator._state import Change, Clock, new_id
 
 __all__ = ["Attempt", "Delivery", "WebhookDispatcher"]
 

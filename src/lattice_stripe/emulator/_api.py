@@ -5,7 +5,7 @@ Basic with the key as user name, as ``curl -u`` sends it), the
 ``Stripe-Version`` header, and ``Idempotency-Key`` replay for POSTs (a 409
 while the first request with the key is still running). Handlers
 read the form body with :func:`lattice_stripe.core.codec.decode_form`,
-validate it with :mod:`lattice_stripe.emulator.validation` and the state's
+validate it with :mod:`lattice_stripe.emulator._validation` and the state's
 rules, and answer with Stripe's JSON objects or Stripe's error shape.
 """
 
@@ -28,9 +28,9 @@ from lattice_stripe.core.expand import MAX_EXPAND_DEPTH, SESSION_EXPANDABLE
 from lattice_stripe.core.flow import MAX_IDEMPOTENCY_KEY
 from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.redaction import mask_key
-from lattice_stripe.emulator.engine import EMULATOR, Emulator, IdempotentResult, remember
-from lattice_stripe.emulator.state import Customer, PortalSession, Store, Subscription, new_id
-from lattice_stripe.emulator.validation import (
+from lattice_stripe.emulator._engine import EMULATOR, Emulator, IdempotentResult, remember
+from lattice_stripe.emulator._state import Customer, PortalSession, Store, Subscription, new_id
+from lattice_stripe.emulator._validation import (
     CUSTOMER_CREATE,
     EXPAND_ONLY,
     SESSION_CREATE,
@@ -603,8 +603,8 @@ async def get_payment_method(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """The ``/v1`` routes."""
-    from lattice_stripe.emulator.configurations import configuration_routes
-    from lattice_stripe.emulator.customers import customer_routes
+    from lattice_stripe.emulator._configurations import configuration_routes
+    from lattice_stripe.emulator._customers import customer_routes
 
     return [
         *configuration_routes(),

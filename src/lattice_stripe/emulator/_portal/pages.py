@@ -3,7 +3,7 @@
 Every value shown is escaped; the document skeleton is a
 :class:`string.Template` and the stylesheet is ``portal.css`` beside this
 module (inlined, since the pages' CSP allows no other origin). Handlers in
-:mod:`lattice_stripe.emulator.portal.handlers` decide what to show; this
+:mod:`lattice_stripe.emulator._portal.handlers` decide what to show; this
 module only says how it looks.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from lattice_stripe.emulator.state import (
+from lattice_stripe.emulator._state import (
     ChangePreview,
     Invoice,
     PortalVisit,

@@ -5,7 +5,7 @@ disabled), are never the default and are active; ``livemode`` follows the
 key. Lists are newest first, paged with ``starting_after``/``ending_before``.
 Creates and updates publish signed ``billing_portal.configuration.created`` /
 ``.updated`` events (the latter with ``previous_attributes``). Validation is
-the emulator's own (:mod:`lattice_stripe.emulator.validation`), independent of
+the emulator's own (:mod:`lattice_stripe.emulator._validation`), independent of
 the client library's guard, with Stripe's error shape and ``param``.
 """
 
@@ -23,10 +23,10 @@ from lattice_stripe.core.configuration import (
     SubscriptionUpdate,
     default_features_json,
 )
-from lattice_stripe.emulator.api import REQUEST_ID, form, json_response, query
-from lattice_stripe.emulator.engine import EMULATOR
-from lattice_stripe.emulator.state import Change, Store, diff, new_id
-from lattice_stripe.emulator.validation import (
+from lattice_stripe.emulator._api import REQUEST_ID, form, json_response, query
+from lattice_stripe.emulator._engine import EMULATOR
+from lattice_stripe.emulator._state import Change, Store, diff, new_id
+from lattice_stripe.emulator._validation import (
     ApiError,
     Array,
     Boolean,
@@ -415,7 +415,7 @@ async def list_configurations(request: web.Request) -> web.Response:
 
 
 def configuration_routes() -> list[web.RouteDef]:
-    """The configuration routes, for :func:`lattice_stripe.emulator.api.routes`."""
+    """The configuration routes, for :func:`lattice_stripe.emulator._api.routes`."""
     return [
         web.post(_PATH, create_configuration),
         web.get(_PATH, list_configurations, allow_head=False),

@@ -3,7 +3,7 @@
 :func:`create_app` wires the REST API (``/v1``), the hosted portal (``/p``)
 and the test hooks (``GET /_emulator/webhooks``, the log of sent events;
 ``POST /_emulator/reset``, back to the seed, with the API key) around one
-:class:`~lattice_stripe.emulator.engine.Emulator`. Every response carries a
+:class:`~lattice_stripe.emulator._engine.Emulator`. Every response carries a
 ``Request-Id`` header; API errors are Stripe's JSON, portal errors are pages.
 
 :func:`serve` runs it on loopback inside the current event loop;
@@ -24,10 +24,11 @@ from html import escape
 import attrs
 from aiohttp import web
 
-from lattice_stripe.emulator import api, portal
-from lattice_stripe.emulator.engine import EMULATOR, Emulator
-from lattice_stripe.emulator.state import new_id
-from lattice_stripe.emulator.validation import ApiError
+from lattice_stripe.emulator import _api as api
+from lattice_stripe.emulator import _portal as portal
+from lattice_stripe.emulator._engine import EMULATOR, Emulator
+from lattice_stripe.emulator._state import new_id
+from lattice_stripe.emulator._validation import ApiError
 
 __all__ = ["PortInUseError", "RunningEmulator", "create_app", "serve", "serve_in_thread"]
 
