@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lattice_stripe.adapters.recording import RecordingTransport
-from lattice_stripe.core.webhooks import generate_signature_header
+from lattice_stripe.webhooks import generate_signature_header
 
 SECRET = "whsec_bench"
 urlpatterns: list[Any] = []  # the Django benchmark's URLconf: the views are called directly

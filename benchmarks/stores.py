@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lattice_stripe.adapters.stores.sqlite import SqliteEventStore
-from lattice_stripe.core.webhooks import EventStore, InMemoryEventStore
+from lattice_stripe.core.webhooks import EventStore
+from lattice_stripe.webhooks import InMemoryEventStore
 
 # The throwaway servers are the tests' own (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))

@@ -20,12 +20,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "adapters": frozenset({"core", "adapters"}),
     "client": frozenset({"core", "adapters", "billing"}),
     "billing": frozenset({"core", "client"}),
-    "contrib": frozenset({"core", "client", "billing", "contrib", "testing"}),
+    "webhooks": frozenset({"core"}),
+    "contrib": frozenset({"core", "client", "billing", "webhooks", "contrib", "testing"}),
     "emulator": frozenset({"core", "emulator", "__main__"}),
-    "testing": frozenset({"core", "client", "adapters", "emulator", "testing"}),
-    "demo": frozenset({"core", "client", "billing", "contrib", "emulator", "demo"}),
+    "testing": frozenset({"core", "client", "adapters", "emulator", "webhooks", "testing"}),
+    "demo": frozenset({"core", "client", "billing", "webhooks", "contrib", "emulator", "demo"}),
     "redaction": frozenset({"core"}),
-    "__init__": frozenset({"core", "client", "billing"}),
+    "__init__": frozenset({"core", "client", "billing", "webhooks"}),
     "__main__": frozenset({"core", "client", "emulator", "demo", "__init__"}),
 }
 

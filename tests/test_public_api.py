@@ -1,5 +1,6 @@
 """The public surface: a sorted, resolvable __all__, a pure core, and shipped type information."""
 
+import ast
 import importlib.metadata
 import importlib.resources
 import importlib.util
@@ -107,8 +108,7 @@ def test_webhook_names_load_on_first_use() -> None:
     )
     before, receiver_module, construct_module, loaded = json.loads(result.stdout)
     assert before == []
-    assert receiver_module == "lattice_stripe.core.webhooks.receiver"
-    assert construct_module == "lattice_stripe.core.webhooks.events"
+    assert receiver_module == construct_module == "lattice_stripe.webhooks"
     assert loaded is True
 
 
@@ -192,3 +192,18 @@ def test_the_emulators_modules_are_private() -> None:
         value = getattr(emulator, name)
         if not isinstance(value, str):  # the default key and secret are plain strings
             assert value.__module__.startswith("lattice_stripe.emulator._"), name
+
+
+def test_the_core_reads_no_clock_or_randomness() -> None:
+    """No core module imports time, random, secrets or uuid: clocks and randomness are injected."""
+    core_dir = Path(lattice_stripe.core.__file__).parent
+    for source in sorted(core_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in {"time", "random", "secrets", "uuid"}, source

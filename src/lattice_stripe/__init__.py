@@ -87,14 +87,12 @@ from lattice_stripe.core.session import Configuration, Flow, Page, Session
 from lattice_stripe.core.version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from lattice_stripe.core.webhooks import (
-        AsyncEventStore,
-        Event,
-        EventStore,
+    from lattice_stripe.core.webhooks import AsyncEventStore, Event, EventStore, WebhookReply
+    from lattice_stripe.webhooks import (
         InMemoryEventStore,
         WebhookReceiver,
-        WebhookReply,
         construct_event,
+        generate_signature_header,
         verify_signature,
     )
 
@@ -182,6 +180,7 @@ __all__ = [
     "abilling_state",
     "billing_state",
     "construct_event",
+    "generate_signature_header",
     "guard",
     "verify_signature",
 ]
@@ -191,17 +190,21 @@ __all__ = [
 # checkers see the imports above and no __getattr__, so a misspelt name stays
 # a type error.
 _LAZY = {
-    name: "lattice_stripe.core.webhooks"
-    for name in (
-        "AsyncEventStore",
-        "Event",
-        "EventStore",
-        "InMemoryEventStore",
-        "WebhookReceiver",
-        "WebhookReply",
-        "construct_event",
-        "verify_signature",
-    )
+    **{
+        name: "lattice_stripe.core.webhooks"
+        for name in ("AsyncEventStore", "Event", "EventStore", "WebhookReply")
+    },
+    # On the system's clocks (the core's own take them injected).
+    **{
+        name: "lattice_stripe.webhooks"
+        for name in (
+            "InMemoryEventStore",
+            "WebhookReceiver",
+            "construct_event",
+            "generate_signature_header",
+            "verify_signature",
+        )
+    },
 }
 
 if not TYPE_CHECKING:

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from lattice_stripe.adapters.stores.sqlite import SqliteEventStore
 from lattice_stripe.core.errors import EventStoreError, ValidationError
-from lattice_stripe.core.webhooks import InMemoryEventStore
+from lattice_stripe.webhooks import InMemoryEventStore
 from services import PostgresServer, RedisServer, free_port
 from store_contract import BlockingStore, EventStoreContract, PrunableStore, StoreRecipe
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 import attrs
 
-from lattice_stripe.core.webhooks import generate_signature_header
+from lattice_stripe.webhooks import generate_signature_header
 from services import HOST, PostgresServer, RedisServer, free_port
 from webhook_workers import CRASH_PREFIX, EVENT_TYPE, SECRET
 

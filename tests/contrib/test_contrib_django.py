@@ -50,7 +50,8 @@ from lattice_stripe.contrib.django.testing import (
 from lattice_stripe.contrib.django.views import PortalView
 from lattice_stripe.core.errors import EventStoreError
 from lattice_stripe.core.webhooks import DEFAULT_PRUNE_BATCH as PRUNE_BATCH
-from lattice_stripe.core.webhooks import Event, generate_signature_header
+from lattice_stripe.core.webhooks import Event
+from lattice_stripe.webhooks import generate_signature_header
 from services import PostgresServer
 from store_contract import EventStoreContract, StoreRecipe
 

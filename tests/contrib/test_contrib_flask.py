@@ -18,7 +18,8 @@ from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
 from lattice_stripe.contrib.flask import LatticeStripe, portal_error, recording_transport
 from lattice_stripe.core.errors import ValidationError
-from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
+from lattice_stripe.core.webhooks import Event
+from lattice_stripe.webhooks import InMemoryEventStore, generate_signature_header
 
 SECRET = "whsec_flask_new"
 OLD_SECRET = "whsec_flask_old"

@@ -34,8 +34,9 @@ from lattice_stripe.contrib import (
 from lattice_stripe.contrib.pyramid import SETTINGS_KEY, StripeSettings, get_client
 from lattice_stripe.contrib.pyramid.testing import TEST_API_KEY, recording_transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse
-from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
+from lattice_stripe.core.webhooks import Event
 from lattice_stripe.testing import session_body
+from lattice_stripe.webhooks import InMemoryEventStore, generate_signature_header
 
 SECRET = "whsec_pyramid0secret"
 OLD_SECRET = "whsec_pyramid0old"

@@ -37,8 +37,9 @@ from lattice_stripe.contrib.starlette import (
 )
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.http import HttpRequest, HttpResponse
-from lattice_stripe.core.webhooks import Event, InMemoryEventStore, generate_signature_header
+from lattice_stripe.core.webhooks import Event
 from lattice_stripe.testing import session_body
+from lattice_stripe.webhooks import InMemoryEventStore, generate_signature_header
 
 API_KEY = "sk_test_StarletteContrib"
 SECRET = "whsec_starlette0secret"

@@ -27,12 +27,14 @@ from lattice_stripe.core.webhooks import (
     Customer,
     Delivery,
     Event,
-    InMemoryEventStore,
     PaymentMethod,
     Subscription,
-    WebhookReceiver,
     WebhookReply,
     compute_signature,
+)
+from lattice_stripe.webhooks import (
+    InMemoryEventStore,
+    WebhookReceiver,
     construct_event,
     generate_signature_header,
     verify_signature,
@@ -1025,3 +1027,30 @@ def test_unknown_top_level_event_keys_are_kept_in_extra() -> None:
         "pending_webhooks": 2,
         "request": {"id": "req_1", "idempotency_key": None},
     }
+
+
+def test_the_applications_names_bind_the_system_clocks() -> None:
+    """lattice_stripe's receiver and store default to time.time / time.monotonic and a store."""
+    import time
+
+    import lattice_stripe
+    from lattice_stripe.core.webhooks import InMemoryEventStore as CoreStore
+    from lattice_stripe.core.webhooks import WebhookReceiver as CoreReceiver
+
+    receiver = lattice_stripe.WebhookReceiver("whsec_test", {})
+    assert isinstance(receiver, CoreReceiver)
+    assert isinstance(receiver.store, CoreStore)
+    assert receiver._clock is time.time
+    assert lattice_stripe.InMemoryEventStore()._clock is time.monotonic
+
+
+def test_the_cores_webhook_code_takes_its_clock_from_the_caller() -> None:
+    """The core's verify, receiver and store have no default clock: a call without one fails."""
+    from lattice_stripe.core.webhooks import InMemoryEventStore as CoreStore
+    from lattice_stripe.core.webhooks import verify_signature as core_verify
+
+    with pytest.raises(TypeError, match="clock"):
+        CoreStore()  # type: ignore[call-arg]
+    body = b'{"id":"evt_1"}'
+    header = generate_signature_header(body, "whsec_test", timestamp=1000)
+    assert core_verify(body, header, "whsec_test", clock=lambda: 1000.0) == 1000

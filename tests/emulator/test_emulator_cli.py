@@ -24,8 +24,8 @@ pytest.importorskip("starlette")
 
 from emulator_support import API_KEY, Browser, api, browser, read_until
 from lattice_stripe.__main__ import main
-from lattice_stripe.core.webhooks import generate_signature_header
 from lattice_stripe.demo.server import run_demo
+from lattice_stripe.webhooks import generate_signature_header
 
 _URL = re.compile(r"Demo running: (http://127\.0\.0\.1:\d+)/")
 _EMULATOR = re.compile(r"Emulator: (http://127\.0\.0\.1:\d+)")

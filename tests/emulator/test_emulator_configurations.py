@@ -21,7 +21,6 @@ from lattice_stripe import (
 )
 from lattice_stripe.adapters.aiohttp import AiohttpTransport
 from lattice_stripe.adapters.urllib3 import Urllib3Transport
-from lattice_stripe.core.webhooks import construct_event
 from lattice_stripe.emulator import (
     DEFAULT_API_KEY,
     DEFAULT_WEBHOOK_SECRET,
@@ -30,6 +29,7 @@ from lattice_stripe.emulator import (
     serve,
     serve_in_thread,
 )
+from lattice_stripe.webhooks import construct_event
 
 PATH = "/v1/billing_portal/configurations"
 DESIRED: dict[str, Any] = {

@@ -21,7 +21,7 @@ from emulator_support import (
     browser,
     webhook_receiver,
 )
-from lattice_stripe.core.webhooks import Event, verify_signature
+from lattice_stripe.core.webhooks import Event
 from lattice_stripe.emulator import (
     DEFAULT_WEBHOOK_SECRET,
     Emulator,
@@ -29,6 +29,7 @@ from lattice_stripe.emulator import (
     load_seed,
     serve,
 )
+from lattice_stripe.webhooks import verify_signature
 
 SESSIONS = "/v1/billing_portal/sessions"
 HOME = "/p/portal"

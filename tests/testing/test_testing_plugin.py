@@ -15,8 +15,8 @@ import urllib3
 
 from doc_pages import DOCS, pytest_module
 from lattice_stripe import APIError, InvalidRequestError
-from lattice_stripe.core.webhooks import construct_event
 from lattice_stripe.testing import ANY, EmulatorServer, StripeRecorder, emulator_server
+from lattice_stripe.webhooks import construct_event
 
 pytest_plugins = ["pytester"]
 

@@ -57,10 +57,10 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_TOLERANCE,
     EventStore,
     WebhookHandler,
-    WebhookReceiver,
     WebhookReply,
 )
 from lattice_stripe.testing import RecordingTransport
+from lattice_stripe.webhooks import WebhookReceiver
 
 __all__ = ["EXTENSION_KEY", "LatticeStripe", "portal_error", "recording_transport"]
 

@@ -73,9 +73,9 @@ from lattice_stripe.core.webhooks import (
     Delivery,
     EventStore,
     WebhookHandler,
-    WebhookReceiver,
     WebhookReply,
 )
+from lattice_stripe.webhooks import WebhookReceiver
 
 try:
     from starlette.applications import Starlette

@@ -24,8 +24,8 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from lattice_stripe.contrib.django.conf import SETTING, stripe_settings
-from lattice_stripe.core.webhooks import generate_signature_header
 from lattice_stripe.testing import RecordingTransport
+from lattice_stripe.webhooks import generate_signature_header
 
 __all__ = [
     "TEST_API_KEY",

@@ -55,7 +55,8 @@ from lattice_stripe.contrib.django.conf import StripeSettings, get_client, strip
 from lattice_stripe.contrib.django.signals import handlers_for, registered_types
 from lattice_stripe.contrib.django.store import DjangoEventStore
 from lattice_stripe.core.errors import APIConnectionError, StripeError, ValidationError
-from lattice_stripe.core.webhooks import Delivery, Event, WebhookReceiver, WebhookReply
+from lattice_stripe.core.webhooks import Delivery, Event, WebhookReply
+from lattice_stripe.webhooks import WebhookReceiver
 
 __all__ = [
     "AsyncPortalView",

@@ -77,10 +77,10 @@ from lattice_stripe.core.webhooks import (
     DEFAULT_TOLERANCE,
     EventStore,
     WebhookHandler,
-    WebhookReceiver,
     WebhookReply,
     is_async_store,
 )
+from lattice_stripe.webhooks import WebhookReceiver
 
 try:
     from pyramid.config import Configurator

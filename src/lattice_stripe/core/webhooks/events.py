@@ -10,7 +10,6 @@ errors; a known field of the wrong type is an :class:`EventDecodeError`.
 """
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -156,7 +155,7 @@ def construct_event(
     secrets: str | Iterable[str],
     *,
     tolerance: int = DEFAULT_TOLERANCE,
-    clock: Clock = time.time,
+    clock: Clock,
 ) -> Event:
     """Verify the signature of ``payload`` and parse it into an :class:`Event`.
 

@@ -7,7 +7,6 @@ read the body, run the handler and write the reply.
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
@@ -21,7 +20,6 @@ from lattice_stripe.core.webhooks.store import (
     DEFAULT_LEASE_SECONDS,
     AsyncEventStore,
     EventStore,
-    InMemoryEventStore,
     check_seconds,
     is_async_store,
 )
@@ -90,8 +88,9 @@ class WebhookReceiver:
     :meth:`asucceeded` and :meth:`afailed` instead.
 
     ``secrets`` (several while rolling a secret), ``tolerance`` and ``clock``
-    are those of :func:`verify_signature`; ``store`` defaults to an
-    :class:`InMemoryEventStore`; each event is claimed for ``lease_seconds``
+    are those of :func:`verify_signature`; ``store`` remembers handled events
+    (:class:`lattice_stripe.WebhookReceiver` gives the system clock and an
+    :class:`InMemoryEventStore` unless told otherwise); each event is claimed for ``lease_seconds``
     (a crashed worker's event is handled again once that has passed); bodies
     over ``max_body_bytes`` are refused.
     """
@@ -101,9 +100,9 @@ class WebhookReceiver:
         secrets: str | Iterable[str],
         handlers: Mapping[str, WebhookHandler],
         *,
-        store: EventStore | AsyncEventStore | None = None,
+        store: EventStore | AsyncEventStore,
         tolerance: int = DEFAULT_TOLERANCE,
-        clock: Clock = time.time,
+        clock: Clock,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
@@ -115,7 +114,7 @@ class WebhookReceiver:
                 "a webhook signing secret has leading or trailing whitespace; strip it"
             )
         self._handlers = dict(handlers)
-        self.store: EventStore | AsyncEventStore = InMemoryEventStore() if store is None else store
+        self.store: EventStore | AsyncEventStore = store
         self.is_async = is_async_store(self.store)
         self._tolerance = tolerance
         self._clock = clock

@@ -9,7 +9,6 @@ bytes as received: a body re-encoded by a framework no longer matches.
 
 import hashlib
 import hmac
-import time
 from collections.abc import Iterable
 
 from lattice_stripe.core.errors import SignatureVerificationError
@@ -35,10 +34,10 @@ def compute_signature(payload: bytes, secret: str, timestamp: int) -> str:
     return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
 
 
-def generate_signature_header(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
-    """A ``Stripe-Signature`` header value for ``payload``, as Stripe would send it (for tests)."""
-    at = int(time.time()) if timestamp is None else timestamp
-    return f"t={at},v1={compute_signature(payload, secret, at)}"
+def generate_signature_header(payload: bytes, secret: str, *, timestamp: int) -> str:
+    """A ``Stripe-Signature`` header value for ``payload`` signed at ``timestamp``, as Stripe
+    would send it (for tests; :func:`lattice_stripe.generate_signature_header` signs now)."""
+    return f"t={timestamp},v1={compute_signature(payload, secret, timestamp)}"
 
 
 def _malformed(detail: str) -> SignatureVerificationError:
@@ -88,7 +87,7 @@ def verify_signature(
     secrets: str | Iterable[str],
     *,
     tolerance: int = DEFAULT_TOLERANCE,
-    clock: Clock = time.time,
+    clock: Clock,
 ) -> int:
     """Check ``header`` against ``payload`` for any of ``secrets``; return the signed timestamp.
 

@@ -8,7 +8,6 @@ and one after a crash is handled again.
 import inspect
 import math
 import threading
-import time
 from collections import OrderedDict
 from typing import Protocol
 
@@ -123,7 +122,8 @@ class InMemoryEventStore:
     Good for one process. Stripe retries for up to three days; an app with
     several processes, or that restarts, needs a shared store
     (:mod:`lattice_stripe.adapters.stores`). Thread-safe. Leases and retention
-    are timed on ``clock`` (``time.monotonic`` unless given); completed IDs
+    are timed on ``clock`` (a monotonic one: :class:`lattice_stripe.InMemoryEventStore`
+    passes ``time.monotonic``); completed IDs
     older than ``retention_seconds`` are forgotten, at most ``prune_batch``
     per :meth:`complete`.
     """
@@ -134,7 +134,7 @@ class InMemoryEventStore:
         *,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
-        clock: Clock = time.monotonic,
+        clock: Clock,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
