@@ -7,13 +7,23 @@ return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
 
+import functools
+import importlib.util
 import itertools
 import logging
 import os
 import random as _random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -50,6 +60,14 @@ from lattice_stripe.core.flow import (
     run,
 )
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.observe import (
+    Hooks,
+    Observer,
+    RequestEvent,
+    ResponseEvent,
+    Watch,
+    abandon,
+)
 from lattice_stripe.core.operations import (
     CONFIGURATION_CREATE,
     CONFIGURATION_LIST,
@@ -131,6 +149,37 @@ def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: f
     )
 
 
+def _watch(
+    observers: Sequence[Observer],
+    on_request: Callable[[RequestEvent], object] | None,
+    on_response: Callable[[ResponseEvent], object] | None,
+    monotonic: Monotonic,
+) -> Watch | None:
+    """What watches a client's calls: its observers, its hooks, and OpenTelemetry if installed."""
+    watchers = tuple(observers)
+    if on_request is not None or on_response is not None:
+        watchers += (Hooks(request=on_request, response=on_response),)
+    discover = _opentelemetry_discovery(watchers) if _opentelemetry_installed() else None
+    if not watchers and discover is None:
+        return None
+    return Watch(watchers, monotonic=monotonic, discover=discover)
+
+
+@functools.cache
+def _opentelemetry_installed() -> bool:
+    return importlib.util.find_spec("opentelemetry") is not None
+
+
+def _opentelemetry_discovery(
+    watchers: tuple[Observer, ...],
+) -> Callable[[], Observer | None] | None:
+    try:
+        from lattice_stripe.adapters.opentelemetry import discover
+    except ImportError:  # another opentelemetry distribution, without the API
+        return None
+    return discover(watchers)
+
+
 class _Settings:
     """What both clients share: the checked configuration and the injected parts."""
 
@@ -149,6 +198,9 @@ class _Settings:
         random: RandomSource,
         monotonic: Monotonic,
         idempotency_key_factory: IdGenerator,
+        observers: Sequence[Observer],
+        on_request: Callable[[RequestEvent], object] | None,
+        on_response: Callable[[ResponseEvent], object] | None,
     ) -> None:
         self._config = ClientConfig(
             api_key=api_key,
@@ -164,6 +216,7 @@ class _Settings:
         self._random = random
         self._monotonic = monotonic
         self._new_key = idempotency_key_factory
+        self._watch = _watch(observers, on_request, on_response, monotonic)
 
     def _flow(
         self,
@@ -172,7 +225,7 @@ class _Settings:
         options: CallOptions,
         path_args: tuple[object, ...] = (),
     ) -> Flow[R]:
-        return run(
+        flow = run(
             operation,
             self._config,
             params,
@@ -182,6 +235,9 @@ class _Settings:
             random=self._random,
             monotonic=self._monotonic,
         )
+        if self._watch is None:
+            return flow
+        return self._watch.flow(flow, operation, self._config, options)
 
     def __repr__(self) -> str:
         # Also shown for a client whose construction failed half-way (rendered
@@ -224,6 +280,9 @@ class Client(_Settings):
         random: RandomSource = _random.random,
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
+        observers: Sequence[Observer] = (),
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
     ) -> None:
         try:
             super().__init__(
@@ -239,6 +298,9 @@ class Client(_Settings):
                 random=random,
                 monotonic=monotonic,
                 idempotency_key_factory=idempotency_key_factory,
+                observers=observers,
+                on_request=on_request,
+                on_response=on_response,
             )
             if transport is None:
                 from lattice_stripe.adapters.stdlib import StdlibTransport
@@ -279,6 +341,7 @@ class Client(_Settings):
             result: R = done.value
             return result
         except BaseException as error:
+            abandon(flow, error)  # its observers see how the call ended
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)
@@ -326,6 +389,9 @@ class AsyncClient(_Settings):
         random: RandomSource = _random.random,
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
+        observers: Sequence[Observer] = (),
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
     ) -> None:
         try:
             super().__init__(
@@ -341,6 +407,9 @@ class AsyncClient(_Settings):
                 random=random,
                 monotonic=monotonic,
                 idempotency_key_factory=idempotency_key_factory,
+                observers=observers,
+                on_request=on_request,
+                on_response=on_response,
             )
             if transport is None:
                 from lattice_stripe.adapters.asyncio import AsyncioTransport
@@ -385,6 +454,7 @@ class AsyncClient(_Settings):
             result: R = done.value
             return result
         except BaseException as error:
+            abandon(flow, error)  # its observers see how the call ended
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)
