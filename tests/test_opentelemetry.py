@@ -287,9 +287,9 @@ async def test_async_calls_take_their_task_s_current_span_as_parent(
 
 
 def test_the_global_provider_is_used_once_set() -> None:
-    """In a fresh process: no spans and an unwrapped flow before a provider is set, spans after."""
+    """In a fresh process: no spans before a provider is set, spans once a look has found it."""
     script = """
-import json
+import json, time
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -298,6 +298,8 @@ from lattice_stripe import Client
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.core.operations import SESSION_CREATE
 from lattice_stripe.core.flow import NO_OPTIONS
+import lattice_stripe.adapters.opentelemetry as adapter
+adapter.LOOK_EVERY = 0.05
 
 client = Client("sk_test_51OtelGlobalKey000000", transport=RecordingTransport())
 params = {"customer": "cus_1", "return_url": "https://shop.example/"}
@@ -309,6 +311,7 @@ exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
+time.sleep(0.1)  # past LOOK_EVERY: the next call looks again
 client.billing_portal.sessions.create(params)
 print(json.dumps({"unwrapped": unwrapped,
                   "spans": [span.name for span in exporter.get_finished_spans()]}))

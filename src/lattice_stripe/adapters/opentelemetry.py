@@ -18,12 +18,14 @@ name it), ``stripe.client.call.duration``, ``stripe.client.attempts``,
 cardinality: no request ID or idempotency key.
 
 A client uses the global tracer and meter providers on its own, once a tracer
-provider is set (``opentelemetry.trace.set_tracer_provider``); until then, a
-call costs what it costs without OpenTelemetry. Give
+provider is set (``opentelemetry.trace.set_tracer_provider``, looked for at
+most once a second); until then, a call costs what it costs without
+OpenTelemetry. Give
 ``observers=[OpenTelemetryObserver(tracer_provider=..., meter_provider=...)]``
 to use other providers instead of the global ones.
 """
 
+import time
 from collections.abc import Callable
 
 from opentelemetry import context as otel_context
@@ -211,17 +213,32 @@ def _finish(
     span.end()
 
 
+# How often a client looks for a global tracer provider while none is set:
+# looking costs more than the rest of what an unwatched call adds.
+LOOK_EVERY = 1.0
+
+
 class _Global:
-    """The global providers' observer, made once a tracer provider is set (it is set only once)."""
+    """The global providers' observer, made once a tracer provider is set (it is set only once).
+
+    Until then it looks at most every :data:`LOOK_EVERY` seconds, so a
+    provider set after a client's first call is used from a second later on.
+    """
 
     def __init__(self) -> None:
         self._observer: OpenTelemetryObserver | None = None
+        self._next_look = 0.0
 
     def __call__(self) -> Observer | None:
-        if self._observer is None:
-            if isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider):
-                return None
-            self._observer = OpenTelemetryObserver()
+        if self._observer is not None:
+            return self._observer
+        now = time.monotonic()
+        if now < self._next_look:
+            return None
+        self._next_look = now + LOOK_EVERY
+        if isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider):
+            return None
+        self._observer = OpenTelemetryObserver()
         return self._observer
 
 
