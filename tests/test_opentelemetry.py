@@ -438,3 +438,63 @@ def test_no_export_ever_holds_a_url_key_or_parameter(
             assert span.status.description is None
     finally:
         telemetry.shutdown()
+
+
+def test_under_the_asgi_instrumentation_the_request_span_is_the_parent() -> None:
+    """Starlette via stripe_lifespan, under OpenTelemetry's ASGI middleware: the call is a child."""
+    pytest.importorskip("opentelemetry.instrumentation.asgi")
+    script = """
+import json
+from opentelemetry import trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from lattice_stripe.adapters.recording import RecordingTransport
+from lattice_stripe.contrib.starlette import redirect_to_portal, stripe_lifespan
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+async def billing(request: Request):
+    return await redirect_to_portal(
+        request, customer="cus_1", return_url="https://shop.example/account"
+    )
+
+app = OpenTelemetryMiddleware(
+    Starlette(
+        routes=[Route("/billing", billing)],
+        lifespan=stripe_lifespan("sk_test_51OtelAsgiKey0000", transport=RecordingTransport()),
+    )
+)
+with TestClient(app, base_url="https://shop.example") as client:
+    answer = client.get("/billing", follow_redirects=False)
+spans = {span.context.span_id: span for span in exporter.get_finished_spans()}
+print(json.dumps({
+    "status": answer.status_code,
+    "spans": sorted(
+        [span.name, span.kind.name,
+         spans[span.parent.span_id].name if span.parent and span.parent.span_id in spans else None]
+        for span in spans.values()
+    ),
+}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["status"] == 303
+    spans = found["spans"]
+    assert ["GET /billing", "SERVER", None] in spans
+    assert ["POST /v1/billing_portal/sessions", "CLIENT", "GET /billing"] in spans
+    assert [
+        "POST /v1/billing_portal/sessions",
+        "CLIENT",
+        "POST /v1/billing_portal/sessions",
+    ] in spans
