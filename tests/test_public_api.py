@@ -25,6 +25,7 @@ FRAMEWORKS = (
     "django",
     "flask",
     "werkzeug",
+    "opentelemetry",
 )
 # Each framework is imported only by the modules named after it.
 FRAMEWORK_HOMES = {
@@ -119,6 +120,42 @@ def test_django_and_flask_are_imported_only_by_their_integrations() -> None:
             for module in modules:
                 home = FRAMEWORK_HOMES.get(module.split(".")[0])
                 assert home is None or where.startswith(home), f"{where}: {module}"
+
+
+def test_opentelemetry_is_imported_only_by_its_adapter() -> None:
+    """opentelemetry appears in no import of the package but adapters/opentelemetry.py's."""
+    package = Path(lattice_stripe.__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        where = source.relative_to(package).as_posix()
+        for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+            if isinstance(node, ast.ImportFrom) and node.module is not None and not node.level:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] == "opentelemetry":
+                    assert where == "adapters/opentelemetry.py", f"{where}: {module}"
+
+
+def test_a_client_without_opentelemetry_installed_works_unwatched() -> None:
+    """Without opentelemetry importable, a client creates a session unwatched, loading none."""
+    script = (
+        "import json, sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "from lattice_stripe import Client\n"
+        "from lattice_stripe.adapters.recording import RecordingTransport\n"
+        "client = Client('sk_test_51NoOtel000', transport=RecordingTransport())\n"
+        "client.billing_portal.sessions.create({'customer': 'cus_1',"
+        " 'return_url': 'https://shop.example/'})\n"
+        "print(json.dumps([client._watch is None,"
+        " sorted(m for m in sys.modules if m.startswith('lattice_stripe.adapters.open'))]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [True, []]
 
 
 def test_py_typed_is_shipped() -> None:
