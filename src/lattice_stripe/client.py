@@ -261,6 +261,14 @@ class Client(_Settings):
     library only; :class:`~lattice_stripe.adapters.urllib3.Urllib3Transport`
     for urllib3's features). ``sleep``, ``random`` and
     ``idempotency_key_factory`` are injectable for deterministic tests.
+
+    ``on_request`` / ``on_response`` are called with a frozen, redacted
+    :class:`~lattice_stripe.core.observe.RequestEvent` /
+    :class:`~lattice_stripe.core.observe.ResponseEvent` for each attempt;
+    ``observers`` (:class:`~lattice_stripe.core.observe.Observer`) see every
+    attempt, retry and end of each call. With ``opentelemetry-api``
+    installed, calls are traced through the global providers once a tracer
+    provider is set.
     """
 
     def __init__(
@@ -370,6 +378,7 @@ class AsyncClient(_Settings):
     :class:`~lattice_stripe.adapters.asyncio.AsyncioTransport` (asyncio only,
     bound to the loop that first uses it;
     :class:`~lattice_stripe.adapters.aiohttp.AiohttpTransport` for aiohttp).
+    Observers and hooks as for :class:`Client`; they run on the event loop.
     """
 
     def __init__(
