@@ -158,6 +158,24 @@ def test_a_client_without_opentelemetry_installed_works_unwatched() -> None:
     assert json.loads(result.stdout) == [True, []]
 
 
+def test_an_installed_but_unused_opentelemetry_is_never_loaded() -> None:
+    """OpenTelemetry installed but not loaded by the app: clients and calls load none of it."""
+    pytest.importorskip("opentelemetry.trace")
+    script = (
+        "import json, sys\n"
+        "from lattice_stripe import Client\n"
+        "from lattice_stripe.adapters.recording import RecordingTransport\n"
+        "client = Client('sk_test_51UnusedOtel000', transport=RecordingTransport())\n"
+        "client.billing_portal.sessions.create({'customer': 'cus_1',"
+        " 'return_url': 'https://shop.example/'})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if 'opentelemetry' in m)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
+
+
 def test_py_typed_is_shipped() -> None:
     """The PEP 561 marker sits in the package directory, so type checkers use our annotations."""
     marker = importlib.resources.files("lattice_stripe").joinpath("py.typed")

@@ -159,7 +159,7 @@ def _watch(
     watchers = tuple(observers)
     if on_request is not None or on_response is not None:
         watchers += (Hooks(request=on_request, response=on_response),)
-    discover = _opentelemetry_discovery(watchers) if _opentelemetry_installed() else None
+    discover = _OpenTelemetryDiscovery(watchers) if _opentelemetry_installed() else None
     if not watchers and discover is None:
         return None
     return Watch(watchers, monotonic=monotonic, discover=discover)
@@ -170,14 +170,36 @@ def _opentelemetry_installed() -> bool:
     return importlib.util.find_spec("opentelemetry") is not None
 
 
-def _opentelemetry_discovery(
-    watchers: tuple[Observer, ...],
-) -> Callable[[], Observer | None] | None:
-    try:
-        from lattice_stripe.adapters.opentelemetry import discover
-    except ImportError:  # another opentelemetry distribution, without the API
-        return None
-    return discover(watchers)
+class _OpenTelemetryDiscovery:
+    """Asks the OpenTelemetry adapter for the global providers' observer, on each call.
+
+    The adapter (and OpenTelemetry with it) is loaded only once the app has
+    loaded ``opentelemetry.trace`` itself, as setting a tracer provider does:
+    an app that has it installed but does not use it pays for neither.
+    """
+
+    def __init__(self, watchers: tuple[Observer, ...]) -> None:
+        self._watchers = watchers
+        self._discover: Callable[[], Observer | None] | None = None
+
+    def __call__(self) -> Observer | None:
+        discover = self._discover
+        if discover is None:
+            if "opentelemetry.trace" not in sys.modules:
+                return None
+            discover = self._discover = self._load()
+        return discover()
+
+    def _load(self) -> Callable[[], Observer | None]:
+        try:
+            from lattice_stripe.adapters.opentelemetry import discover
+        except ImportError:  # an opentelemetry without the parts the adapter needs
+            return _nothing
+        return discover(self._watchers) or _nothing
+
+
+def _nothing() -> None:
+    return None
 
 
 class _Settings:
