@@ -49,7 +49,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "flask": ("contrib/flask.py",),
     "werkzeug": ("contrib/flask.py",),
     "pytest": ("testing/plugin.py", "contrib/django/testing.py"),
-    "opentelemetry": ("adapters/opentelemetry.py", "contrib/opentelemetry.py"),
+    "opentelemetry": ("adapters/opentelemetry.py",),
 }
 
 

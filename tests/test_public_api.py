@@ -26,6 +26,7 @@ FRAMEWORKS = (
     "django",
     "flask",
     "werkzeug",
+    "opentelemetry",
 )
 
 
@@ -78,6 +79,43 @@ def test_core_and_package_import_no_transport_or_framework() -> None:
     assert "lattice_stripe.core.codec" in loaded
     for name in loaded:
         assert name.split(".")[0] not in FRAMEWORKS, name
+
+
+def test_a_client_without_opentelemetry_installed_works_unwatched() -> None:
+    """Without opentelemetry importable, a client creates a session unwatched, loading none."""
+    script = (
+        "import json, sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "from lattice_stripe import Client\n"
+        "from lattice_stripe.adapters.recording import RecordingTransport\n"
+        "client = Client('sk_test_51NoOtel000', transport=RecordingTransport())\n"
+        "client.billing_portal.sessions.create({'customer': 'cus_1',"
+        " 'return_url': 'https://shop.example/'})\n"
+        "print(json.dumps([client._watch is None,"
+        " sorted(m for m in sys.modules if m.startswith('lattice_stripe.adapters.open'))]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [True, []]
+
+
+def test_an_installed_but_unused_opentelemetry_is_never_loaded() -> None:
+    """OpenTelemetry installed but not loaded by the app: clients and calls load none of it."""
+    pytest.importorskip("opentelemetry.trace")
+    script = (
+        "import json, sys\n"
+        "from lattice_stripe import Client\n"
+        "from lattice_stripe.adapters.recording import RecordingTransport\n"
+        "client = Client('sk_test_51UnusedOtel000', transport=RecordingTransport())\n"
+        "client.billing_portal.sessions.create({'customer': 'cus_1',"
+        " 'return_url': 'https://shop.example/'})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if 'opentelemetry' in m)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
 
 
 def test_py_typed_is_shipped() -> None:

@@ -7,13 +7,23 @@ return); a driver only carries requests to its transport, sleeps when told,
 and hands back what came. Nothing is decided twice.
 """
 
+import functools
+import importlib.util
 import itertools
 import logging
 import os
 import random as _random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,6 +57,14 @@ from lattice_stripe.core.configuration import (
 from lattice_stripe.core.errors import APIConnectionError, ValidationError
 from lattice_stripe.core.flow import Sleep, Step, run
 from lattice_stripe.core.http import HttpRequest, HttpResponse
+from lattice_stripe.core.observe import (
+    Hooks,
+    Observer,
+    RequestEvent,
+    ResponseEvent,
+    Watch,
+    abandon,
+)
 from lattice_stripe.core.operations import (
     CONFIGURATION_CREATE,
     CONFIGURATION_LIST,
@@ -128,6 +146,59 @@ def _log_attempt(request: HttpRequest, response: HttpResponse | None, started: f
     )
 
 
+def _watch(
+    observers: Sequence[Observer],
+    on_request: Callable[[RequestEvent], object] | None,
+    on_response: Callable[[ResponseEvent], object] | None,
+    monotonic: Monotonic,
+) -> Watch | None:
+    """What watches a client's calls: its observers, its hooks, and OpenTelemetry if installed."""
+    watchers = tuple(observers)
+    if on_request is not None or on_response is not None:
+        watchers += (Hooks(request=on_request, response=on_response),)
+    discover = _OpenTelemetryDiscovery(watchers) if _opentelemetry_installed() else None
+    if not watchers and discover is None:
+        return None
+    return Watch(watchers, monotonic=monotonic, discover=discover)
+
+
+@functools.cache
+def _opentelemetry_installed() -> bool:
+    return importlib.util.find_spec("opentelemetry") is not None
+
+
+class _OpenTelemetryDiscovery:
+    """Asks the OpenTelemetry adapter for the global providers' observer, on each call.
+
+    The adapter (and OpenTelemetry with it) is loaded only once the app has
+    loaded ``opentelemetry.trace`` itself, as setting a tracer provider does:
+    an app that has it installed but does not use it pays for neither.
+    """
+
+    def __init__(self, watchers: tuple[Observer, ...]) -> None:
+        self._watchers = watchers
+        self._discover: Callable[[], Observer | None] | None = None
+
+    def __call__(self) -> Observer | None:
+        discover = self._discover
+        if discover is None:
+            if "opentelemetry.trace" not in sys.modules:
+                return None
+            discover = self._discover = self._load()
+        return discover()
+
+    def _load(self) -> Callable[[], Observer | None]:
+        try:
+            from lattice_stripe.adapters.opentelemetry import discover
+        except ImportError:  # an opentelemetry without the parts the adapter needs
+            return _nothing
+        return discover(self._watchers) or _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
 class _Settings:
     """What both clients share: the checked configuration and the injected parts."""
 
@@ -146,6 +217,9 @@ class _Settings:
         random: RandomSource,
         monotonic: Monotonic,
         idempotency_key_factory: IdGenerator,
+        observers: Sequence[Observer],
+        on_request: Callable[[RequestEvent], object] | None,
+        on_response: Callable[[ResponseEvent], object] | None,
     ) -> None:
         self._config = ClientConfig(
             api_key=api_key,
@@ -161,6 +235,7 @@ class _Settings:
         self._random = random
         self._monotonic = monotonic
         self._new_key = idempotency_key_factory
+        self._watch = _watch(observers, on_request, on_response, monotonic)
 
     def _flow(
         self,
@@ -169,7 +244,7 @@ class _Settings:
         options: CallOptions,
         path_args: tuple[object, ...] = (),
     ) -> Flow[R]:
-        return run(
+        flow = run(
             operation,
             self._config,
             params,
@@ -179,6 +254,9 @@ class _Settings:
             random=self._random,
             monotonic=self._monotonic,
         )
+        if self._watch is None:
+            return flow
+        return self._watch.flow(flow, operation, self._config, options)
 
     def __repr__(self) -> str:
         # Also shown for a client whose construction failed half-way (rendered
@@ -202,6 +280,14 @@ class Client(_Settings):
     library only; :class:`~lattice_stripe.adapters.urllib3.Urllib3Transport`
     for urllib3's features). ``sleep``, ``random`` and
     ``idempotency_key_factory`` are injectable for deterministic tests.
+
+    ``on_request`` / ``on_response`` are called with a frozen, redacted
+    :class:`~lattice_stripe.core.observe.RequestEvent` /
+    :class:`~lattice_stripe.core.observe.ResponseEvent` for each attempt;
+    ``observers`` (:class:`~lattice_stripe.core.observe.Observer`) see every
+    attempt, retry and end of each call. With ``opentelemetry-api``
+    installed, calls are traced through the global providers once a tracer
+    provider is set.
     """
 
     def __init__(
@@ -221,6 +307,9 @@ class Client(_Settings):
         random: RandomSource = _random.random,
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
+        observers: Sequence[Observer] = (),
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
     ) -> None:
         try:
             super().__init__(
@@ -236,6 +325,9 @@ class Client(_Settings):
                 random=random,
                 monotonic=monotonic,
                 idempotency_key_factory=idempotency_key_factory,
+                observers=observers,
+                on_request=on_request,
+                on_response=on_response,
             )
             if transport is None:
                 from lattice_stripe.adapters.stdlib import StdlibTransport
@@ -278,6 +370,7 @@ class Client(_Settings):
             result: R = done.value
             return result
         except BaseException as error:
+            abandon(flow, error)  # its observers see how the call ended
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)
@@ -306,6 +399,7 @@ class AsyncClient(_Settings):
     :class:`~lattice_stripe.adapters.asyncio.AsyncioTransport` (asyncio only,
     bound to the loop that first uses it;
     :class:`~lattice_stripe.adapters.aiohttp.AiohttpTransport` for aiohttp).
+    Observers and hooks as for :class:`Client`; they run on the event loop.
     """
 
     def __init__(
@@ -325,6 +419,9 @@ class AsyncClient(_Settings):
         random: RandomSource = _random.random,
         monotonic: Monotonic = time.monotonic,
         idempotency_key_factory: IdGenerator = new_idempotency_key,
+        observers: Sequence[Observer] = (),
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
     ) -> None:
         try:
             super().__init__(
@@ -340,6 +437,9 @@ class AsyncClient(_Settings):
                 random=random,
                 monotonic=monotonic,
                 idempotency_key_factory=idempotency_key_factory,
+                observers=observers,
+                on_request=on_request,
+                on_response=on_response,
             )
             if transport is None:
                 from lattice_stripe.adapters.asyncio import AsyncioTransport
@@ -386,6 +486,7 @@ class AsyncClient(_Settings):
             result: R = done.value
             return result
         except BaseException as error:
+            abandon(flow, error)  # its observers see how the call ended
             # Whatever ends the call (a failure, a timeout, a cancellation, a
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)

@@ -19,6 +19,7 @@ __all__ = [
     "flow",
     "guard",
     "http",
+    "observe",
     "operations",
     "params",
     "ports",
