@@ -91,7 +91,7 @@ logger = logging.getLogger("lattice_stripe")
 
 Params = Mapping[str, object] | SessionCreateParams
 R = TypeVar("R")
-Flow = Generator[Step, HttpResponse | None, R]
+_CallFlow = Generator[Step, HttpResponse | None, R]
 
 
 class _IdempotencyKeys:
@@ -243,7 +243,7 @@ class _Settings:
         params: object,
         options: CallOptions,
         path_args: tuple[object, ...] = (),
-    ) -> Flow[R]:
+    ) -> _CallFlow[R]:
         flow = run(
             operation,
             self._config,
@@ -347,7 +347,7 @@ class Client(_Settings):
             clear_frame_locals(error)
             raise
 
-    def _run(self, flow: Flow[R]) -> R:
+    def _run(self, flow: _CallFlow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -375,6 +375,8 @@ class Client(_Settings):
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)
             raise
+        finally:
+            flow.close()  # as httpx closes an auth flow: nothing of the call outlives it
 
     def close(self) -> None:
         """Close the transport (its connection pool)."""
@@ -463,7 +465,7 @@ class AsyncClient(_Settings):
             clear_frame_locals(error)
             raise
 
-    async def _run(self, flow: Flow[R]) -> R:
+    async def _run(self, flow: _CallFlow[R]) -> R:
         try:
             step = next(flow)
             while True:
@@ -491,6 +493,8 @@ class AsyncClient(_Settings):
             # signal) passed through frames holding the key and the response.
             clear_frame_locals(error)
             raise
+        finally:
+            flow.close()  # as httpx closes an auth flow: nothing of the call outlives it
 
     async def aclose(self) -> None:
         """Close the transport (its aiohttp session, if the transport owns it)."""

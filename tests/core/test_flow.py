@@ -686,3 +686,41 @@ def test_every_client_call_gets_a_new_idempotency_key() -> None:
     assert first is not None
     assert second is not None
     assert first != second
+
+
+def _tracked_flow(closed: list[str], request: HttpRequest, *, sleep_first: bool = False) -> Any:
+    """A flow that yields an optional Sleep then ``request``, noting how it was left."""
+    try:
+        if sleep_first:
+            yield Sleep(0.0)
+        response = yield request
+        return response
+    except GeneratorExit:
+        closed.append("closed")
+        raise
+    finally:
+        closed.append("finished")
+
+
+@pytest.mark.parametrize("ending", ["returned", "transport interrupted", "sleep interrupted"])
+def test_the_sync_driver_leaves_no_flow_open(ending: str) -> None:
+    """Whatever ends a call, the driver has finished its flow: nothing of the call outlives it."""
+    closed: list[str] = []
+    request = HttpRequest(method="GET", url="https://api.stripe.com/v1/x", headers={})
+    fake = RecordingTransport()
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    sleep = interrupt if ending == "sleep interrupted" else (lambda seconds: None)
+    if ending == "transport interrupted":
+        fake.send = interrupt  # type: ignore[method-assign,assignment]
+    client = Client(API_KEY, transport=fake, sleep=sleep)
+    flow = _tracked_flow(closed, request, sleep_first=ending == "sleep interrupted")
+    if ending == "returned":
+        client._run(flow)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            client._run(flow)
+    assert flow.gi_frame is None
+    assert closed[-1] == "finished"
