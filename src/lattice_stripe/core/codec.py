@@ -595,13 +595,14 @@ def _direct_union(members: tuple[Any, ...]) -> Callable[[Any], Any]:
     """``str | Configuration`` (an ID or the expanded object), ``str | dict[str, Any]``."""
     plain = frozenset(_PLAIN[member] for member in members if member in _PLAIN)
     objects = [member for member in members if member not in _PLAIN]
-    decode_object = _direct_value(objects[0]) if objects else None
 
     def union(value: Any) -> Any:
         if value.__class__ is str and str in plain:
             return value
-        if decode_object is not None:
-            return decode_object(value)
+        if objects:
+            # Resolved when first met: most sessions name their configuration by ID,
+            # so a first create need not build the configuration's decoders.
+            return _direct_value(objects[0])(value)
         return value if value.__class__ in plain else _DECLINED
 
     return union
