@@ -5,6 +5,7 @@ imports minus a bare interpreter's start-up, best of several runs, plus the
 cumulative microseconds ``python -X importtime`` reports for the top module.
 """
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -104,3 +105,21 @@ def run(runs: int) -> dict[str, dict[str, float]]:
     for name, code in COLD_START.items():
         results[name] = {"wall_ms": (_best(code, runs) - baseline) * 1000}
     return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print each case in ms and the two ratios the targets name (import, cold start)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per case")
+    args = parser.parse_args(argv)
+    results = run(args.runs)
+    for name, row in results.items():
+        print(f"{name}: {row['wall_ms']:.1f} ms")
+    ours, theirs = (results[name]["wall_ms"] for name in COLD_START)
+    core = results["lattice_stripe (core)"]["wall_ms"] / results["stripe"]["wall_ms"]
+    print(f"import lattice_stripe / import stripe: {core:.2f}x (target <= 0.3x)")
+    print(f"cold start lattice / SDK: {ours / theirs:.2f}x (target <= 0.4x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -150,6 +150,37 @@ def test_webhook_names_load_on_first_use() -> None:
     assert loaded is True
 
 
+def test_a_first_session_create_loads_neither_cattrs_nor_the_configuration_decoders() -> None:
+    """Cold start: a well-formed session decodes directly; cattrs waits for an unusual body."""
+    script = (
+        "import json, sys\n"
+        "from lattice_stripe import Client, HttpResponse\n"
+        "from lattice_stripe.core import codec\n"
+        "from lattice_stripe.core.session import Configuration\n"
+        "doc = {'id': 'bps_1', 'object': 'billing_portal.session', 'configuration': 'bpc_1',\n"
+        "    'created': 1, 'customer': 'cus_1', 'livemode': False,\n"
+        "    'url': 'https://billing.stripe.com/p/session/test_x'}\n"
+        "body = json.dumps(doc).encode()\n"
+        "class Stub:\n"
+        "    def send(self, request): return HttpResponse(status=200, body=body)\n"
+        "    def close(self): pass\n"
+        "with Client('sk_test_1', transport=Stub()) as client:\n"
+        "    client.billing_portal.sessions.create({'customer': 'cus_1'})\n"
+        "    first = ['cattrs' in sys.modules, Configuration in codec._DIRECT]\n"
+        "    try:\n"
+        "        codec.decode_session(json.dumps({**doc, 'created': '1'}).encode())\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print(json.dumps([first, 'cattrs' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, cattrs_after_unusual = json.loads(result.stdout)
+    assert first == [False, False]
+    assert cattrs_after_unusual is True
+
+
 def test_unknown_package_attribute_is_an_attribute_error() -> None:
     """A misspelt name on the package raises AttributeError naming it, as for any module."""
     with pytest.raises(AttributeError, match="WebhookReciever"):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from lattice_stripe import Configuration, ResponseDecodeError, Session, guard
+from lattice_stripe.core import codec
 from lattice_stripe.core.codec import (
     decode_form,
     decode_session,
@@ -574,3 +575,13 @@ def test_utf16_body_is_a_decode_error() -> None:
     body = json.dumps(fixture_document()).encode("utf-16")
     with pytest.raises(ResponseDecodeError, match="not JSON"):
         decode_session(body, status=200)
+
+
+@pytest.mark.parametrize("make", [lambda: fixture_document(FIXTURES[1]), full_document])
+def test_well_formed_documents_take_the_direct_decoder(make: Callable[[], Any]) -> None:
+    """A session of the usual shape, expanded configuration included, skips cattrs' dispatch."""
+    document = make()
+    direct = codec._direct(Session)(document)
+    assert direct is not codec._DECLINED
+    assert direct.to_dict() == codec._converter().structure(document, Session).to_dict()
+    assert is_contained(document, direct.to_dict())

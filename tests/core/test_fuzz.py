@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lattice_stripe import ResponseDecodeError, Session, SessionCreateParams, StripeError
+from lattice_stripe.core import codec
 from lattice_stripe.core.codec import decode_session, encode_session_params
 from lattice_stripe.core.errors import ValidationError, error_from_response
 from lattice_stripe.core.guard import guard
@@ -123,10 +124,8 @@ def test_decoder_takes_any_bytes(body: bytes) -> None:
 _paths = st.lists(st.sampled_from([*sorted(_fixture()), "flow", "after_completion"]), max_size=3)
 
 
-@settings(max_examples=1000, deadline=None)
-@given(path=_paths, value=_json_values)
-def test_decoder_takes_a_real_session_with_any_field_replaced(path: list[str], value: Any) -> None:
-    """A real session with any (nested) field replaced by any JSON decodes or fails cleanly."""
+def _replaced(path: list[str], value: Any) -> Any:
+    """The fixture session with the field at ``path`` (as far as it nests) set to ``value``."""
     document: Any = _fixture()
     node = document
     for key in path[:-1]:
@@ -136,11 +135,37 @@ def test_decoder_takes_a_real_session_with_any_field_replaced(path: list[str], v
         node = child
     if path and isinstance(node, dict):
         node[path[-1]] = value
+    return document
+
+
+@settings(max_examples=1000, deadline=None)
+@given(path=_paths, value=_json_values)
+def test_decoder_takes_a_real_session_with_any_field_replaced(path: list[str], value: Any) -> None:
+    """A real session with any (nested) field replaced by any JSON decodes or fails cleanly."""
+    document = _replaced(path, value)
     try:
         session = decode_session(json.dumps(document).encode())
     except ResponseDecodeError:
         return
     assert session.object == "billing_portal.session"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(path=_paths, value=_json_values)
+def test_direct_decoder_takes_only_what_cattrs_takes_and_builds_the_same(
+    path: list[str], value: Any
+) -> None:
+    """The direct Session decoder declines, or builds exactly cattrs' Session, extra included."""
+    document = _replaced(path, value)
+    direct = codec._direct(Session)(document)
+    try:
+        expected = codec._converter().structure(document, Session)
+    except Exception:
+        assert direct is codec._DECLINED
+        return
+    if direct is not codec._DECLINED:
+        assert direct == expected
+        assert direct.to_dict() == expected.to_dict()
 
 
 @settings(max_examples=500, deadline=None)

@@ -8,6 +8,7 @@ builtin copies, made once, so the bytes on the wire are exactly the checked
 values; a mapping that raises while it is read is a ValidationError.
 """
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -169,3 +170,69 @@ def test_a_mapping_raising_while_read_is_a_validation_error(fake: RecordingTrans
     assert nested.value.path == "flow_data"
     assert "could not be read" in str(nested.value)
     assert fake.requests == []
+
+
+def _flow(flow_type: str, sub: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Session params with one flow: its sub-hash and its after_completion."""
+    return {
+        "customer": "cus_ok",
+        "flow_data": {"type": flow_type, flow_type: sub, "after_completion": after},
+        "after_expiration": {"type": "customer_login", "customer_login": {"expires_at": 10}},
+    }
+
+
+_REDIRECT = {"type": "redirect", "redirect": {"return_url": RETURN_URL}}
+_HOSTED = {"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": "Thanks"}}
+_CANCEL = {
+    "subscription": "sub_1",
+    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "SAVE"}},
+}
+_CONFIRM = {
+    "subscription": "sub_1",
+    "items": [{"id": "si_1", "price": "price_1", "quantity": 2}],
+    "discounts": [{"coupon": "SAVE"}],
+}
+# Every leaf of the mapping form, by its path from the top: each one is replaced by a
+# hostile subclass of its own value in turn.
+_LEAVES = [
+    (_flow("subscription_cancel", _CANCEL, _REDIRECT), path)
+    for path in (
+        "customer",
+        "flow_data.type",
+        "flow_data.after_completion.type",
+        "flow_data.after_completion.redirect.return_url",
+        "flow_data.subscription_cancel.subscription",
+        "flow_data.subscription_cancel.retention.type",
+        "flow_data.subscription_cancel.retention.coupon_offer.coupon",
+        "after_expiration.type",
+        "after_expiration.customer_login.expires_at",
+    )
+] + [
+    (_flow("subscription_update_confirm", _CONFIRM, _HOSTED), path)
+    for path in (
+        "flow_data.after_completion.hosted_confirmation.custom_message",
+        "flow_data.subscription_update_confirm.subscription",
+        "flow_data.subscription_update_confirm.items.0.id",
+        "flow_data.subscription_update_confirm.items.0.price",
+        "flow_data.subscription_update_confirm.items.0.quantity",
+        "flow_data.subscription_update_confirm.discounts.0.coupon",
+    )
+]
+
+
+@pytest.mark.parametrize(("params", "path"), _LEAVES, ids=[path for _, path in _LEAVES])
+def test_every_leaf_of_a_mapping_is_sent_as_the_value_that_was_checked(
+    fake: RecordingTransport, params: dict[str, Any], path: str
+) -> None:
+    """A hostile str or int subclass at any leaf sends the same form as the plain value."""
+    params = copy.deepcopy(params)
+    sent(fake, params)
+    plain = fake.last_request.body
+    node: Any = params
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    value = node[last]
+    node[last] = ShiftyInt(value) if isinstance(value, int) else Shifty(value)
+    sent(fake, params)
+    assert fake.last_request.body == plain

@@ -13,9 +13,9 @@ type or a missing required field is a
 :class:`~lattice_stripe.core.errors.ResponseDecodeError`, never a ``KeyError``.
 """
 
-import functools
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, NoneType, UnionType
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin
@@ -527,10 +527,147 @@ def _converter(detailed: bool = False) -> "cattrs.Converter":
     return converter
 
 
-@functools.cache
-def _session_hook() -> Callable[[Any, Any], Session]:
-    """The fast converter's generated Session hook, called without the per-call type dispatch."""
-    return _converter().get_structure_hook(Session)
+# -- the direct decoder: the common, well-formed document without cattrs' dispatch ----------
+
+_DECLINED: Any = object()
+"""What a direct decoder returns for anything it does not take; cattrs then decides."""
+
+
+def _direct_decoder(cls: type[T]) -> Callable[[Any], T]:
+    """A decoder of ``cls`` read from its attrs fields, for documents of the usual shape.
+
+    Plain fields (``str``, ``int``, ``bool``, a JSON object, each optionally
+    ``| None``) are checked inline by exact type; nested response classes,
+    lists and unions by small decoders resolved once. Anything unexpected (a
+    wrong type, a missing required field) returns ``_DECLINED`` instead of
+    raising, and the caller hands the document to cattrs, which accepts or
+    explains: the direct decoder only ever takes what cattrs takes, and
+    builds the same value.
+    """
+    hints = typing.get_type_hints(cls)
+    steps: list[tuple[str, bool, bool, type | None, Callable[[Any], Any] | None, Any]] = []
+    for field in attrs.fields(cast(Any, cls)):
+        if field.name == "extra":
+            continue
+        type_ = hints[field.name]
+        members = get_args(type_) if get_origin(type_) in (Union, UnionType) else (type_,)
+        nullable = NoneType in members
+        members = tuple(member for member in members if member is not NoneType)
+        exact: type | None = None
+        nested: Callable[[Any], Any] | None = None
+        if len(members) > 1:
+            nested = _direct_union(members)
+        elif members[0] in _PLAIN:
+            exact = _PLAIN[members[0]]
+        else:
+            nested = _direct_value(members[0])
+        required = field.default is attrs.NOTHING
+        steps.append((field.name, required, nullable, exact, nested, field.default))
+    known = frozenset(name for name, *_ in steps)
+
+    # The steps become one straight-line function, compiled once per class (as attrs
+    # and cattrs build theirs): a loop over the steps costs about a fifth more.
+    namespace: dict[str, Any] = {"cls": cls, "DECLINED": _DECLINED, "known": known}
+    namespace.update(MappingProxyType=MappingProxyType, setattr_=object.__setattr__)
+    lines = ["def decode(value):", "    if value.__class__ is not dict:", "        return DECLINED"]
+    lines.append("    get = value.get")
+    for index, (name, required, nullable, exact, nested, default) in enumerate(steps):
+        item = f"v{index}"
+        namespace[f"exact{index}"], namespace[f"nested{index}"] = exact, nested
+        namespace[f"default{index}"] = default
+        indent = "    "
+        if required:
+            lines += [f"    {item} = get({name!r}, DECLINED)", f"    if {item} is DECLINED:"]
+            lines.append("        return DECLINED")
+        elif default is None and nullable:
+            lines.append(f"    {item} = get({name!r})")
+        else:
+            lines += [f"    {item} = get({name!r}, default{index})"]
+            lines.append(f"    if {item} is not default{index}:")
+            indent = "        "
+        if nullable:
+            lines.append(f"{indent}if {item} is not None:")
+            indent += "    "
+        if exact is not None:
+            lines.append(f"{indent}if {item}.__class__ is not exact{index}:")
+        else:
+            lines += [f"{indent}{item} = nested{index}({item})", f"{indent}if {item} is DECLINED:"]
+        lines.append(f"{indent}    return DECLINED")
+    arguments = ", ".join(f"{name}=v{index}" for index, (name, *_) in enumerate(steps))
+    lines += [
+        f"    result = cls({arguments})",
+        "    if not known.issuperset(value):",
+        "        extra = {key: item for key, item in value.items() if key not in known}",
+        "        setattr_(result, 'extra', MappingProxyType(extra))",
+        "    return result",
+    ]
+    exec(compile("\n".join(lines), f"<direct decoder of {cls.__name__}>", "exec"), namespace)
+    decode: Callable[[Any], T] = namespace["decode"]
+    return decode
+
+
+# What a JSON value of each plain annotation is, exactly (json.loads makes exact builtins).
+_PLAIN: dict[Any, type] = {str: str, int: int, bool: bool, dict[str, Any]: dict}
+
+
+_DIRECT: dict[type, Callable[[Any], Any]] = {}
+
+
+def _direct(cls: type[T]) -> Callable[[Any], T]:
+    """The direct decoder of ``cls``, built on first use (start-up stays light)."""
+    found = _DIRECT.get(cls)
+    if found is None:
+        found = _DIRECT[cls] = _direct_decoder(cls)
+    return found
+
+
+def _direct_value(type_: Any) -> Callable[[Any], Any]:
+    """The direct decoder of a response class or a ``tuple[X, ...]`` of strings or classes."""
+    if type_ in _RESPONSE_TYPES:
+        return _direct(type_)
+    if not _is_homogeneous_tuple(type_):  # pragma: no cover - a coding error
+        raise TypeError(f"no direct decoder for {type_!r}")
+    inner = get_args(type_)[0]
+    if inner is str:
+
+        def strings(value: Any) -> Any:
+            if value.__class__ is not list or any(item.__class__ is not str for item in value):
+                return _DECLINED
+            return tuple(value)
+
+        return strings
+    decode_inner = _direct(inner)
+
+    def entries(value: Any) -> Any:
+        if value.__class__ is not list:
+            return _DECLINED
+        result = tuple([decode_inner(item) for item in value])
+        return _DECLINED if any(item is _DECLINED for item in result) else result
+
+    return entries
+
+
+def _direct_union(members: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """``str | Configuration`` (an ID or the expanded object), ``str | dict[str, Any]``."""
+    plain = frozenset(_PLAIN[member] for member in members if member in _PLAIN)
+    objects = [member for member in members if member not in _PLAIN]
+
+    def union(value: Any) -> Any:
+        if value.__class__ is str and str in plain:
+            return value
+        if objects:
+            # Resolved when first met: most sessions name their configuration by ID,
+            # so a first create need not build the configuration's decoders.
+            return _direct_value(objects[0])(value)
+        return value if value.__class__ in plain else _DECLINED
+
+    return union
+
+
+def _decode_direct_or_cattrs(document: dict[str, Any], cls: type[T]) -> "T | str":
+    """``document`` as ``cls``: directly when it has the usual shape, else through cattrs."""
+    result: T = _direct(cls)(document)
+    return _structured(document, cls) if result is _DECLINED else result
 
 
 _decode_json = json.JSONDecoder().decode
@@ -584,15 +721,7 @@ def _session_or_reason(body: bytes) -> "Session | str":
         return f"expected a JSON object, got {type(document).__name__}"
     if document.get("object") != "billing_portal.session":
         return "its 'object' is not 'billing_portal.session'"
-    try:
-        return _session_hook()(document, Session)
-    except Exception:  # redone below with paths, for a readable message
-        pass
-    try:
-        _converter(detailed=True).structure(document, Session)
-    except Exception as error:  # any decoder failure becomes ours
-        return _describe(error)
-    return "the decoder rejected it"  # pragma: no cover - both converters agree
+    return _decode_direct_or_cattrs(document, Session)
 
 
 def _decode_failure(
@@ -648,7 +777,9 @@ def decode_configuration(
 ) -> Configuration:
     """Decode a ``billing_portal.configuration`` JSON body, or raise ResponseDecodeError."""
     document = _document(body, _CONFIGURATION_OBJECT)
-    outcome = document if isinstance(document, str) else _structured(document, Configuration)
+    outcome = (
+        document if isinstance(document, str) else _decode_direct_or_cattrs(document, Configuration)
+    )
     if isinstance(outcome, Configuration):
         return outcome
     raise _decode_failure(_CONFIGURATION_OBJECT, outcome, status, request_id, idempotency_key, body)
@@ -681,7 +812,7 @@ def decode_configuration_page(
         if not isinstance(item, dict) or item.get("object") != _CONFIGURATION_OBJECT:
             reason = f"data[{index}] is not a {_CONFIGURATION_OBJECT}"
             raise _decode_failure(what, reason, status, request_id, idempotency_key, body)
-        outcome = _structured(item, Configuration)
+        outcome = _decode_direct_or_cattrs(item, Configuration)
         if isinstance(outcome, str):
             reason = f"data[{index}]: {outcome}"
             raise _decode_failure(what, reason, status, request_id, idempotency_key, body)

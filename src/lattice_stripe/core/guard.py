@@ -13,7 +13,7 @@ were built (type annotations are not enforced at run time).
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
@@ -39,6 +39,7 @@ from lattice_stripe.core.params import (
     UpdateConfirmDiscount,
     UpdateConfirmItem,
 )
+from lattice_stripe.core.shape import EXACT_TYPES, exact_copy
 
 __all__ = ["MAX_CUSTOM_MESSAGE", "MAX_STRING", "check_return_url", "guard"]
 
@@ -117,9 +118,9 @@ def guard(
     refuses it with a live key).
     """
     if isinstance(params, SessionCreateParams):
-        typed: SessionCreateParams = _exact(params, "")
+        typed: SessionCreateParams = exact_copy(params, "")
     elif isinstance(params, Mapping):
-        typed = _parse_params(_exact(params, ""))
+        typed = _parse_params(_mapping(params, "params", "{'customer': 'cus_...'}"))
     else:
         _fail(
             "params",
@@ -127,115 +128,6 @@ def guard(
         )
     _check_params(typed, allow_http_localhost)
     return typed
-
-
-# -- exact builtins: what is checked is what is sent ----------------------------------
-
-_EXACT = frozenset({str, int, float, bool, type(None)})
-_PARAM_CLASSES = frozenset(
-    {
-        SessionCreateParams,
-        AfterCompletion,
-        AfterExpiration,
-        Retention,
-        UpdateConfirmItem,
-        UpdateConfirmDiscount,
-        PaymentMethodUpdateFlow,
-        CustomerUpdateFlow,
-        SubscriptionCancelFlow,
-        SubscriptionUpdateFlow,
-        SubscriptionUpdateConfirmFlow,
-        SubscriptionPauseFlow,
-    }
-)
-
-
-def _exact(value: Any, path: str) -> Any:
-    """``value`` made of exact builtins, each container read once; ``value`` itself if it was.
-
-    A ``str`` or ``int`` subclass can answer ``+`` or ``format`` differently
-    from what the checks saw, and a container can iterate differently the
-    second time: the encoder only ever gets these copies. A container that
-    raises while it is read is a ValidationError naming its path. Paths are
-    only built for containers, the only values that can raise.
-    """
-    cls = type(value)
-    if cls in _EXACT:
-        return value
-    if cls is dict:
-        # An exact dict cannot iterate differently; only its contents may need copies.
-        changed: dict[Any, Any] | None = None
-        for key, item in value.items():
-            exact_key = key if type(key) is str else _exact(key, path)
-            exact_item = (
-                item
-                if type(item) in _EXACT
-                else _exact(item, _join(path, key) if isinstance(key, str) else path)
-            )
-            if exact_key is not key or exact_item is not item:
-                if changed is None:
-                    changed = {}
-                changed[key] = (exact_key, exact_item)
-        if changed is None:
-            return value
-        return {
-            changed[key][0] if key in changed else key: changed[key][1] if key in changed else item
-            for key, item in value.items()
-        }
-    if cls is tuple or cls is list:
-        entries = value
-    # Subclasses of the builtins: their base type's own method makes the exact copy.
-    elif issubclass(cls, str):
-        return str.__str__(value)
-    elif issubclass(cls, bool):
-        return bool(value)
-    elif issubclass(cls, int):
-        return int.__int__(value)
-    elif issubclass(cls, float):
-        return float.__float__(value)
-    elif cls in _PARAM_CLASSES:
-        updates = {}
-        for field in attrs.fields(cls):
-            if field.init:
-                item = getattr(value, field.name)
-                if type(item) not in _EXACT:
-                    exact = _exact(item, _join(path, field.name))
-                    if exact is not item:
-                        updates[field.name] = exact
-        return attrs.evolve(value, **updates) if updates else value
-    elif isinstance(value, Mapping):
-        try:
-            items = list(value.items())
-        except Exception:
-            _unreadable(path, "mapping")
-        return (
-            _exact(dict(items), path)
-            if all(type(k) is str for k, _ in items)
-            else {_exact(key, path): _exact(item, path) for key, item in items}
-        )
-    elif isinstance(value, list | tuple):
-        try:
-            entries = list(value)
-        except Exception:
-            _unreadable(path, "list")
-    else:
-        return value
-    exact_entries = tuple(
-        entry if type(entry) in _EXACT else _exact(entry, f"{path}[{index}]")
-        for index, entry in enumerate(entries)
-    )
-    return value if cls is tuple and _same(exact_entries, value) else exact_entries
-
-
-def _same(copies: Iterable[object], originals: Iterable[object]) -> bool:
-    return all(copy is original for copy, original in zip(copies, originals, strict=False))
-
-
-def _unreadable(path: str, what: str) -> NoReturn:
-    raise ValidationError(
-        path or "params",
-        f"could not be read: the {what} raised while it was read; pass a plain one",
-    ) from None
 
 
 # -- failures ------------------------------------------------------------------------
@@ -263,11 +155,17 @@ def _printable_key(key: str) -> str:
 
 
 def _mapping(value: object, path: str, example: str) -> Mapping[str, Any]:
+    """``value`` as a dict to read keys from: an exact dict as it is, any other mapping read once.
+
+    An exact dict cannot answer differently the second time; its values are
+    made exact one by one as they are taken (:func:`_leaf`).
+    """
     if value.__class__ is dict:
         return value
     if not isinstance(value, Mapping):
         _fail(path, f"expected a mapping like {example}, got {_kind(value)}")
-    return value
+    copy: dict[str, Any] = exact_copy(value, path)
+    return copy
 
 
 def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) -> None:
@@ -288,15 +186,28 @@ def _check_keys(mapping: Mapping[Any, Any], path: str, allowed: frozenset[str]) 
             )
 
 
-def _pick(raw: Mapping[Any, Any], keys: "tuple[str, ...] | frozenset[str]") -> dict[str, Any]:
-    """The values of ``keys`` in ``raw``, ``None`` where absent."""
-    return {key: raw.get(key) for key in keys}
+def _leaf(raw: Mapping[Any, Any], key: str, path: str) -> Any:
+    """``raw[key]`` (``None`` when absent) as an exact builtin: the copy checked and sent."""
+    value = raw.get(key)
+    return value if value.__class__ in EXACT_TYPES else exact_copy(value, _join(path, key))
+
+
+def _pick(
+    raw: Mapping[Any, Any], keys: "tuple[str, ...] | frozenset[str]", path: str
+) -> dict[str, Any]:
+    """The values of ``keys`` in ``raw`` as exact builtins, ``None`` where absent."""
+    picked = {key: raw.get(key) for key in keys}
+    for key, value in picked.items():  # _leaf's rule, without a call per exact value
+        if value.__class__ not in EXACT_TYPES:
+            picked[key] = exact_copy(value, _join(path, key))
+    return picked
 
 
 def _sequence(value: object, path: str, what: str) -> Sequence[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         _fail(path, f"expected a list of {what}, got {_kind(value)}")
-    return value
+    entries: tuple[Any, ...] = exact_copy(value, path)  # read once, entries exact
+    return entries
 
 
 def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
@@ -305,7 +216,7 @@ def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
     after_expiration = raw.get("after_expiration")
     expand = raw.get("expand")
     return SessionCreateParams(
-        **_pick(raw, _SCALAR_KEYS),
+        **_pick(raw, _SCALAR_KEYS, ""),
         flow_data=None if flow_data is None else _parse_flow_data(flow_data),
         after_expiration=(
             None if after_expiration is None else _parse_after_expiration(after_expiration)
@@ -317,7 +228,7 @@ def _parse_params(raw: Mapping[Any, Any]) -> SessionCreateParams:
 def _parse_flow_data(value: object) -> FlowData:
     raw = _mapping(value, "flow_data", "{'type': 'payment_method_update'}")
     _check_keys(raw, "flow_data", _FLOW_KEYS)
-    flow_type = raw.get("type")
+    flow_type = _leaf(raw, "type", "flow_data")
     if flow_type is None:
         _fail("flow_data.type", f"required; use one of {_FLOW_TYPE_LIST}")
     if not isinstance(flow_type, str) or flow_type not in FLOW_TYPES:
@@ -350,11 +261,11 @@ def _parse_flow_data(value: object) -> FlowData:
         )
     sub = _mapping(sub, path, "{'subscription': 'sub_...'}")
     _check_keys(sub, path, _SUB_HASH_KEYS[flow_type])
-    subscription = sub.get("subscription")
+    subscription = _leaf(sub, "subscription", path)
     if flow_type == "subscription_cancel":
         retention = sub.get("retention")
         return SubscriptionCancelFlow(
-            subscription=subscription,  # type: ignore[arg-type]  # checked in stage 2
+            subscription=subscription,  # checked in stage 2
             retention=None if retention is None else _parse_retention(retention, path),
             after_completion=after_completion,
         )
@@ -362,7 +273,7 @@ def _parse_flow_data(value: object) -> FlowData:
         items = sub.get("items")
         discounts = sub.get("discounts")
         return SubscriptionUpdateConfirmFlow(
-            subscription=subscription,  # type: ignore[arg-type]  # checked in stage 2
+            subscription=subscription,  # checked in stage 2
             items=() if items is None else _parse_items(items, f"{path}.items"),
             discounts=None if discounts is None else _parse_discounts(discounts, path),
             after_completion=after_completion,
@@ -375,7 +286,7 @@ def _parse_after_completion(value: object) -> AfterCompletion:
     path = "flow_data.after_completion"
     raw = _mapping(value, path, "{'type': 'portal_homepage'}")
     _check_keys(raw, path, _AFTER_COMPLETION_KEYS)
-    completion_type = raw.get("type")
+    completion_type = _leaf(raw, "type", path)
     for key in ("redirect", "hosted_confirmation"):
         if key in raw and completion_type != key:
             _fail(f"{path}.{key}", f"only allowed when {path}.type is '{key}'")
@@ -383,15 +294,15 @@ def _parse_after_completion(value: object) -> AfterCompletion:
     if "redirect" in raw:
         redirect = _mapping(raw["redirect"], f"{path}.redirect", "{'return_url': 'https://...'}")
         _check_keys(redirect, f"{path}.redirect", _RETURN_URL_KEYS)
-        return_url = redirect.get("return_url")
+        return_url = _leaf(redirect, "return_url", f"{path}.redirect")
     if "hosted_confirmation" in raw:
         hosted = _mapping(
             raw["hosted_confirmation"], f"{path}.hosted_confirmation", "{'custom_message': '...'}"
         )
         _check_keys(hosted, f"{path}.hosted_confirmation", _CUSTOM_MESSAGE_KEYS)
-        custom_message = hosted.get("custom_message")
+        custom_message = _leaf(hosted, "custom_message", f"{path}.hosted_confirmation")
     return AfterCompletion(
-        type=completion_type,  # type: ignore[arg-type]  # checked in stage 2
+        type=completion_type,  # checked in stage 2
         return_url=return_url,
         custom_message=custom_message,
     )
@@ -406,7 +317,10 @@ def _parse_retention(value: object, parent: str) -> Retention:
         _fail(f"{path}.coupon_offer", "required: pass {'coupon': 'COUPON_ID'}")
     offer = _mapping(offer, f"{path}.coupon_offer", "{'coupon': 'COUPON_ID'}")
     _check_keys(offer, f"{path}.coupon_offer", _COUPON_KEYS)
-    return Retention(type=raw.get("type"), coupon=offer.get("coupon"))  # type: ignore[arg-type]
+    return Retention(
+        type=_leaf(raw, "type", path),
+        coupon=_leaf(offer, "coupon", f"{path}.coupon_offer"),
+    )
 
 
 def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
@@ -415,7 +329,7 @@ def _parse_items(value: object, path: str) -> tuple[UpdateConfirmItem, ...]:
         item_path = f"{path}[{index}]"
         raw = _mapping(entry, item_path, "{'id': 'si_...', 'price': 'price_...'}")
         _check_keys(raw, item_path, _ITEM_KEYS)
-        items.append(UpdateConfirmItem(**_pick(raw, _ITEM_KEYS)))
+        items.append(UpdateConfirmItem(**_pick(raw, _ITEM_KEYS, item_path)))
     return tuple(items)
 
 
@@ -426,7 +340,7 @@ def _parse_discounts(value: object, parent: str) -> tuple[UpdateConfirmDiscount,
         entry_path = f"{path}[{index}]"
         raw = _mapping(entry, entry_path, "{'coupon': 'COUPON_ID'}")
         _check_keys(raw, entry_path, _DISCOUNT_KEYS)
-        discounts.append(UpdateConfirmDiscount(**_pick(raw, _DISCOUNT_KEYS)))
+        discounts.append(UpdateConfirmDiscount(**_pick(raw, _DISCOUNT_KEYS, entry_path)))
     return tuple(discounts)
 
 
@@ -440,8 +354,8 @@ def _parse_after_expiration(value: object) -> AfterExpiration:
             raw["customer_login"], f"{path}.customer_login", "{'expires_at': 1735689600}"
         )
         _check_keys(login, f"{path}.customer_login", _LOGIN_KEYS)
-        expires_at = login.get("expires_at")
-    return AfterExpiration(type=raw.get("type"), expires_at=expires_at)  # type: ignore[arg-type]
+        expires_at = _leaf(login, "expires_at", f"{path}.customer_login")
+    return AfterExpiration(type=_leaf(raw, "type", path), expires_at=expires_at)
 
 
 # -- stage 2: the contents of typed values -------------------------------------------

@@ -23,14 +23,34 @@ none of whose fields was sent, which is what a fake Stripe answers with.
 import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Literal,
+    NoReturn,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from urllib.parse import quote
 
 import attrs
 
 from lattice_stripe.core.errors import ValidationError
 
-__all__ = ["Field", "decode", "defaults", "encode", "fields_of", "keys_of", "structure"]
+__all__ = [
+    "EXACT_TYPES",
+    "Field",
+    "decode",
+    "defaults",
+    "encode",
+    "exact_copy",
+    "fields_of",
+    "keys_of",
+    "structure",
+]
 
 T = TypeVar("T")
 MAX_STRING = 5000
@@ -122,6 +142,113 @@ def keys_of(cls: type) -> frozenset[str]:
 _KEYS: dict[type, frozenset[str]] = {}
 
 
+# -- exact builtins: what is checked is what is sent ----------------------------------
+
+EXACT_TYPES = frozenset({str, int, float, bool, type(None)})
+"""The leaf types taken as they are: nothing about them can differ between check and send."""
+
+
+def exact_copy(value: Any, path: str) -> Any:
+    """``value`` made of exact builtins, each container read once; ``value`` itself if it was.
+
+    A ``str`` or ``int`` subclass can answer ``+`` or ``format`` differently
+    from what the checks saw, and a container can iterate differently the
+    second time: checks and encoders only ever get these copies (a list or
+    tuple becomes a tuple, a mapping a dict, an attrs value the same value
+    with exact fields). A container that raises while it is read is a
+    ValidationError naming its path. Paths are only built for containers, the
+    only values that can raise.
+    """
+    cls = type(value)
+    if cls in EXACT_TYPES:
+        return value
+    if cls is dict:
+        # An exact dict cannot iterate differently; only its contents may need copies.
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            exact_key = key if type(key) is str else exact_copy(key, path)
+            exact_item = (
+                item
+                if type(item) in EXACT_TYPES
+                else exact_copy(item, _join(path, key) if isinstance(key, str) else path)
+            )
+            if exact_key is not key or exact_item is not item:
+                if changed is None:
+                    changed = {}
+                changed[key] = (exact_key, exact_item)
+        if changed is None:
+            return value
+        return {
+            changed[key][0] if key in changed else key: changed[key][1] if key in changed else item
+            for key, item in value.items()
+        }
+    if cls is tuple or cls is list:
+        entries = value
+    # Subclasses of the builtins: their base type's own method makes the exact copy.
+    elif issubclass(cls, str):
+        return str.__str__(value)
+    elif issubclass(cls, bool):
+        return bool(value)
+    elif issubclass(cls, int):
+        return int.__int__(value)
+    elif issubclass(cls, float):
+        return float.__float__(value)
+    elif attrs.has(cls):
+        updates = {}
+        for name in _init_names(cls):
+            item = getattr(value, name)
+            if type(item) not in EXACT_TYPES:
+                exact = exact_copy(item, _join(path, name))
+                if exact is not item:
+                    updates[name] = exact
+        return attrs.evolve(value, **updates) if updates else value
+    elif isinstance(value, Mapping):
+        try:
+            items = list(value.items())
+        except Exception:
+            _unreadable(path, "mapping")
+        return (
+            exact_copy(dict(items), path)
+            if all(type(k) is str for k, _ in items)
+            else {exact_copy(key, path): exact_copy(item, path) for key, item in items}
+        )
+    elif isinstance(value, list | tuple):
+        try:
+            entries = list(value)
+        except Exception:
+            _unreadable(path, "list")
+    else:
+        return value
+    exact_entries = tuple(
+        entry if type(entry) in EXACT_TYPES else exact_copy(entry, f"{path}[{index}]")
+        for index, entry in enumerate(entries)
+    )
+    if cls is tuple and all(
+        copy is original for copy, original in zip(exact_entries, value, strict=False)
+    ):
+        return value
+    return exact_entries
+
+
+def _init_names(cls: type) -> tuple[str, ...]:
+    found = _INIT_NAMES.get(cls)
+    if found is None:
+        found = _INIT_NAMES[cls] = tuple(
+            field.name for field in attrs.fields(cast(Any, cls)) if field.init
+        )
+    return found
+
+
+_INIT_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _unreadable(path: str, what: str) -> NoReturn:
+    raise ValidationError(
+        path or "params",
+        f"could not be read: the {what} raised while it was read; pass a plain one",
+    ) from None
+
+
 # -- checking ------------------------------------------------------------------------
 
 
@@ -166,6 +293,8 @@ def structure(cls: type[T], raw: object, path: str, url_check: UrlCheck) -> T:
     for field in fields_of(cls):
         value = get(field.name)
         field_path = _join(path, field.name)
+        if type(value) not in EXACT_TYPES:
+            value = exact_copy(value, field_path)
         if value is None:
             if field.required:
                 _fail(field_path, "required")
@@ -180,9 +309,6 @@ def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> objec
     if kind == "str":
         if not isinstance(value, str):
             _fail(path, f"expected a string, got {_kind(value)}")
-        # A str subclass could answer + or format differently from what is
-        # checked here: only an exact str goes on.
-        value = str.__str__(value)
         if value == "":
             if field.clearable:
                 return value
@@ -203,39 +329,41 @@ def _value(field: Field, value: object, path: str, url_check: UrlCheck) -> objec
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             _fail(path, f"expected an integer, got {_kind(value)}")
-        value = int.__int__(value)
         if field.minimum is not None and value < field.minimum:
             _fail(path, f"must be {field.minimum} or more")
         return value
     if kind == "enum":
         if not isinstance(value, str) or value not in field.choices:
             _fail(path, f"unknown value; use one of {', '.join(map(repr, field.choices))}")
-        return str.__str__(value)
+        return value
     if kind == "object":
         assert field.cls is not None
         return structure(field.cls, value, path, url_check)
     if kind == "list":
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             _fail(path, f"expected a list, got {_kind(value)} (pass [] to clear it)")
-        value = _read(list, value, path)  # read once: what is checked is what is sent
-        if field.max_items is not None and len(value) > field.max_items:
+        entries: tuple[Any, ...] = (
+            value
+            if value.__class__ is tuple
+            else exact_copy(_read(value, path), path)  # a Sequence beyond list and tuple
+        )
+        if field.max_items is not None and len(entries) > field.max_items:
             _fail(path, f"too many entries: at most {field.max_items}")
         inner = field.inner
         assert inner is not None
         return tuple(
-            _value(inner, item, f"{path}[{index}]", url_check) for index, item in enumerate(value)
+            _value(inner, item, f"{path}[{index}]", url_check) for index, item in enumerate(entries)
         )
     if not isinstance(value, Mapping):
         _fail(path, f"expected a mapping of strings, got {_kind(value)}")
-    return _metadata(_read(dict, value, path), path)
+    return _metadata(value, path)
 
 
-def _read(kind: Callable[[Any], T], value: object, path: str) -> T:
-    """A plain copy of a container, read once; one that raises while read is a ValidationError."""
+def _read(value: Any, path: str) -> list[Any]:
     try:
-        return kind(value)
+        return list(value)
     except Exception:
-        _fail(path or "params", "could not be read: it raised while it was read; pass a plain one")
+        _unreadable(path, "list")
 
 
 MAX_METADATA_KEYS = 50
@@ -258,9 +386,7 @@ def _metadata(value: Mapping[Any, Any], path: str) -> Mapping[str, str]:
             _fail(f"{path}.{shown}", f"expected a string value, got {_kind(item)}")
         if len(item) > MAX_METADATA_VALUE:
             _fail(f"{path}.{shown}", f"value too long: at most {MAX_METADATA_VALUE} characters")
-    return types.MappingProxyType(
-        {str.__str__(key): str.__str__(item) for key, item in value.items()}
-    )
+    return types.MappingProxyType(dict(value))  # a copy: the caller's dict may change later
 
 
 # -- encoding ------------------------------------------------------------------------
