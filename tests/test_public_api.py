@@ -276,3 +276,15 @@ def test_the_core_reads_no_clock_or_randomness() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in {"time", "random", "secrets", "uuid"}, source
+
+
+def test_contribs_shared_helpers_are_private() -> None:
+    """lattice_stripe.contrib exposes only the names apps use; the shared helpers are private."""
+    import lattice_stripe.contrib as contrib
+
+    assert "portal_session_params" not in contrib.__all__
+    assert not hasattr(contrib, "portal_session_params")
+    for name in contrib.__all__:
+        value = getattr(contrib, name)
+        if callable(value):  # the constants are plain strings and mappings
+            assert value.__module__ == "lattice_stripe.contrib._shared", name

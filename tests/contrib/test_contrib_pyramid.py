@@ -26,11 +26,8 @@ from pyramid.response import Response
 from doc_snippets import snippets, source
 from lattice_stripe.adapters.recording import RecordingTransport
 from lattice_stripe.client import Client
-from lattice_stripe.contrib import (
-    PORTAL_ERROR_MESSAGES,
-    PORTAL_UNAVAILABLE_TEXT,
-    UNTRUSTED_HOST_TEXT,
-)
+from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
+from lattice_stripe.contrib._shared import PORTAL_UNAVAILABLE_TEXT, UNTRUSTED_HOST_TEXT
 from lattice_stripe.contrib.pyramid import SETTINGS_KEY, StripeSettings, get_client
 from lattice_stripe.contrib.pyramid.testing import TEST_API_KEY, recording_transport
 from lattice_stripe.core.http import HttpRequest, HttpResponse

@@ -21,11 +21,8 @@ from starlette.testclient import TestClient
 
 from doc_snippets import load_module, snippets
 from lattice_stripe.adapters.recording import RecordingTransport
-from lattice_stripe.contrib import (
-    PORTAL_ERROR_MESSAGES,
-    PORTAL_UNAVAILABLE_TEXT,
-    UNTRUSTED_HOST_TEXT,
-)
+from lattice_stripe.contrib import PORTAL_ERROR_MESSAGES
+from lattice_stripe.contrib._shared import PORTAL_UNAVAILABLE_TEXT, UNTRUSTED_HOST_TEXT
 from lattice_stripe.contrib.starlette import (
     get_client,
     portal_endpoint,

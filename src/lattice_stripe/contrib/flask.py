@@ -38,7 +38,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from lattice_stripe.client import Client
-from lattice_stripe.contrib import (
+from lattice_stripe.contrib._shared import (
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
     choose_return_url,

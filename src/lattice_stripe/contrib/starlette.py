@@ -32,7 +32,7 @@ from typing import Any
 
 from lattice_stripe.billing import abilling_state
 from lattice_stripe.client import AsyncClient
-from lattice_stripe.contrib import (
+from lattice_stripe.contrib._shared import (
     BILLING_STATE_UNAVAILABLE_TEXT,
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,

@@ -41,7 +41,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from lattice_stripe.contrib import (
+from lattice_stripe.contrib._shared import (
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
     choose_return_url,

@@ -38,7 +38,7 @@ import attrs
 
 from lattice_stripe.billing import billing_state
 from lattice_stripe.client import Client
-from lattice_stripe.contrib import (
+from lattice_stripe.contrib._shared import (
     BILLING_STATE_UNAVAILABLE_TEXT,
     ERROR_PARAM,
     PORTAL_REDIRECT_HEADERS,
