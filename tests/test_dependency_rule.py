@@ -18,7 +18,8 @@ PACKAGE = Path(lattice_stripe.__file__).parent
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "adapters": frozenset({"core", "adapters"}),
-    "client": frozenset({"core", "adapters", "billing"}),
+    "client": frozenset({"core", "adapters", "billing", "configurations"}),
+    "configurations": frozenset({"core", "client"}),
     "billing": frozenset({"core", "client"}),
     "webhooks": frozenset({"core"}),
     "contrib": frozenset({"core", "client", "billing", "webhooks", "contrib", "testing"}),
@@ -26,7 +27,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "testing": frozenset({"core", "client", "adapters", "emulator", "webhooks", "testing"}),
     "demo": frozenset({"core", "client", "billing", "webhooks", "contrib", "emulator", "demo"}),
     "redaction": frozenset({"core"}),
-    "__init__": frozenset({"core", "client", "billing", "webhooks"}),
+    "__init__": frozenset({"core", "client", "billing", "configurations", "webhooks"}),
     "__main__": frozenset({"core", "client", "emulator", "demo", "__init__"}),
 }
 

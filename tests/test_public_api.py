@@ -288,3 +288,39 @@ def test_contribs_shared_helpers_are_private() -> None:
         value = getattr(contrib, name)
         if callable(value):  # the constants are plain strings and mappings
             assert value.__module__ == "lattice_stripe.contrib._shared", name
+
+
+def test_customers_subscriptions_and_configurations_load_on_first_use() -> None:
+    """import lattice_stripe builds no billing or configuration value; the first use loads them."""
+    script = (
+        "import json, sys\n"
+        "import lattice_stripe\n"
+        "from lattice_stripe.core.http import HttpResponse\n"
+        'body = (b\'{"id":"bps_1","object":"billing_portal.session","created":1,\'\n'
+        '        b\'"customer":"cus_1","livemode":false,"configuration":"bpc_1",\'\n'
+        '        b\'"url":"https://billing.stripe.com/p/session/test_x"}\')\n'
+        "class Stub:\n"
+        "    def send(self, request): return HttpResponse(status=200, body=body)\n"
+        "    def close(self): pass\n"
+        "heavy = ('lattice_stripe.core.billing', 'lattice_stripe.core.configuration',\n"
+        "         'lattice_stripe.billing', 'lattice_stripe.configurations')\n"
+        "before = [m for m in heavy if m in sys.modules]\n"
+        "client = lattice_stripe.Client('sk_test_51Lazy000', transport=Stub())\n"
+        "client.billing_portal.sessions.create({'customer': 'cus_1'})\n"
+        "after_session = [m for m in heavy if m in sys.modules]\n"
+        "client.customers, client.billing_portal.configurations, lattice_stripe.Features\n"
+        "print(json.dumps([before, after_session, [m for m in heavy if m in sys.modules]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, after_session, after_use = json.loads(result.stdout)
+    assert before == after_session == []
+    assert sorted(after_use) == sorted(
+        [
+            "lattice_stripe.core.billing",
+            "lattice_stripe.core.configuration",
+            "lattice_stripe.billing",
+            "lattice_stripe.configurations",
+        ]
+    )

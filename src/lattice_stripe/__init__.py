@@ -8,44 +8,8 @@ keys never appear in a repr, a log record or an error message.
 import importlib
 from typing import TYPE_CHECKING
 
-from lattice_stripe.billing import abilling_state, billing_state
-from lattice_stripe.client import AsyncClient, Client, Ensured
-from lattice_stripe.core.billing import (
-    BillingState,
-    Customer,
-    CustomerCreateParams,
-    CustomerUpdateParams,
-    PaymentMethod,
-    Price,
-    Subscription,
-    SubscriptionItem,
-    SubscriptionListParams,
-    SubscriptionState,
-)
+from lattice_stripe.client import AsyncClient, Client
 from lattice_stripe.core.config import API_VERSION
-from lattice_stripe.core.configuration import (
-    AdjustableQuantity,
-    BusinessProfile,
-    CancellationReason,
-    Change,
-    ConfigurationCreateParams,
-    ConfigurationListParams,
-    ConfigurationRetrieveParams,
-    ConfigurationUpdateParams,
-    CustomerUpdateFeature,
-    Features,
-    InvoiceHistoryFeature,
-    LoginPage,
-    PauseDuration,
-    PauseIntervalOption,
-    PaymentMethodUpdateFeature,
-    ProductOption,
-    ScheduleAtPeriodEnd,
-    ScheduleCondition,
-    SubscriptionCancelFeature,
-    SubscriptionPauseFeature,
-    SubscriptionUpdateFeature,
-)
 from lattice_stripe.core.errors import (
     APIConnectionError,
     APIError,
@@ -87,6 +51,43 @@ from lattice_stripe.core.session import Configuration, Flow, Page, Session
 from lattice_stripe.core.version import VERSION as __version__
 
 if TYPE_CHECKING:
+    from lattice_stripe.billing import abilling_state, billing_state
+    from lattice_stripe.configurations import Ensured
+    from lattice_stripe.core.billing import (
+        BillingState,
+        Customer,
+        CustomerCreateParams,
+        CustomerUpdateParams,
+        PaymentMethod,
+        Price,
+        Subscription,
+        SubscriptionItem,
+        SubscriptionListParams,
+        SubscriptionState,
+    )
+    from lattice_stripe.core.configuration import (
+        AdjustableQuantity,
+        BusinessProfile,
+        CancellationReason,
+        Change,
+        ConfigurationCreateParams,
+        ConfigurationListParams,
+        ConfigurationRetrieveParams,
+        ConfigurationUpdateParams,
+        CustomerUpdateFeature,
+        Features,
+        InvoiceHistoryFeature,
+        LoginPage,
+        PauseDuration,
+        PauseIntervalOption,
+        PaymentMethodUpdateFeature,
+        ProductOption,
+        ScheduleAtPeriodEnd,
+        ScheduleCondition,
+        SubscriptionCancelFeature,
+        SubscriptionPauseFeature,
+        SubscriptionUpdateFeature,
+    )
     from lattice_stripe.core.webhooks import AsyncEventStore, Event, EventStore, WebhookReply
     from lattice_stripe.webhooks import (
         InMemoryEventStore,
@@ -190,6 +191,51 @@ __all__ = [
 # checkers see the imports above and no __getattr__, so a misspelt name stays
 # a type error.
 _LAZY = {
+    # Customers, subscriptions and portal configurations load on first use: a process that
+    # only opens the portal does not build their values at start-up.
+    **{name: "lattice_stripe.billing" for name in ("abilling_state", "billing_state")},
+    "Ensured": "lattice_stripe.configurations",
+    **{
+        name: "lattice_stripe.core.billing"
+        for name in (
+            "BillingState",
+            "Customer",
+            "CustomerCreateParams",
+            "CustomerUpdateParams",
+            "PaymentMethod",
+            "Price",
+            "Subscription",
+            "SubscriptionItem",
+            "SubscriptionListParams",
+            "SubscriptionState",
+        )
+    },
+    **{
+        name: "lattice_stripe.core.configuration"
+        for name in (
+            "AdjustableQuantity",
+            "BusinessProfile",
+            "CancellationReason",
+            "Change",
+            "ConfigurationCreateParams",
+            "ConfigurationListParams",
+            "ConfigurationRetrieveParams",
+            "ConfigurationUpdateParams",
+            "CustomerUpdateFeature",
+            "Features",
+            "InvoiceHistoryFeature",
+            "LoginPage",
+            "PauseDuration",
+            "PauseIntervalOption",
+            "PaymentMethodUpdateFeature",
+            "ProductOption",
+            "ScheduleAtPeriodEnd",
+            "ScheduleCondition",
+            "SubscriptionCancelFeature",
+            "SubscriptionPauseFeature",
+            "SubscriptionUpdateFeature",
+        )
+    },
     **{
         name: "lattice_stripe.core.webhooks"
         for name in ("AsyncEventStore", "Event", "EventStore", "WebhookReply")

@@ -15,6 +15,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lattice_stripe.core.billing import (
+    CUSTOMER_CREATE,
+    CUSTOMER_RETRIEVE,
+    CUSTOMER_UPDATE,
+    SUBSCRIPTION_LIST,
+    SUBSCRIPTION_RETRIEVE,
     BillingState,
     Customer,
     CustomerCreateParams,
@@ -27,16 +32,7 @@ from lattice_stripe.core.billing import (
 )
 from lattice_stripe.core.config import DEFAULT_MAX_PAGES, CallOptions
 from lattice_stripe.core.errors import ValidationError
-from lattice_stripe.core.operations import (
-    CUSTOMER_CREATE,
-    CUSTOMER_RETRIEVE,
-    CUSTOMER_UPDATE,
-    SUBSCRIPTION_LIST,
-    SUBSCRIPTION_RETRIEVE,
-    Operation,
-    PathParam,
-    next_page_params,
-)
+from lattice_stripe.core.operations import Operation, PathParam, next_page_params
 from lattice_stripe.core.session import Page
 
 if TYPE_CHECKING:

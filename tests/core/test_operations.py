@@ -20,14 +20,13 @@ from lattice_stripe import (
 from lattice_stripe.adapters.recording import RecordingTransport, stripe_error_response
 from lattice_stripe.core.codec import decode_configuration_page, decode_form
 from lattice_stripe.core.config import CallOptions, ClientConfig
-from lattice_stripe.core.flow import Sleep, run
-from lattice_stripe.core.operations import (
+from lattice_stripe.core.configuration import (
     CONFIGURATION_LIST,
     CONFIGURATION_RETRIEVE,
     CONFIGURATION_UPDATE,
-    Operation,
-    PathParam,
 )
+from lattice_stripe.core.flow import Sleep, run
+from lattice_stripe.core.operations import Operation, PathParam
 from lattice_stripe.core.shape import encode, keys_of, structure
 from lattice_stripe.testing import configuration_response
 

@@ -25,11 +25,18 @@ from typing import Any, Literal, NewType, NoReturn
 
 import attrs
 
+from lattice_stripe.core.codec import object_decoder, page_decoder
 from lattice_stripe.core.errors import ValidationError
-from lattice_stripe.core.session import NO_EXTRA, to_dict
-from lattice_stripe.core.shape import structure
+from lattice_stripe.core.operations import Operation, PathParam, encode_query
+from lattice_stripe.core.session import NO_EXTRA, Page, to_dict
+from lattice_stripe.core.shape import encode, structure
 
 __all__ = [
+    "CUSTOMER_CREATE",
+    "CUSTOMER_RETRIEVE",
+    "CUSTOMER_UPDATE",
+    "SUBSCRIPTION_LIST",
+    "SUBSCRIPTION_RETRIEVE",
     "Address",
     "AddressParams",
     "BillingState",
@@ -558,3 +565,58 @@ def summarize(customer: str, subscriptions: Iterable[Subscription]) -> BillingSt
             )
         )
     return BillingState(customer=customer, subscriptions=tuple(states))
+
+
+# -- the operations --------------------------------------------------------------
+# Defined beside their params, so that importing the core builds no billing value:
+# lattice_stripe loads this module on the first customer or subscription call.
+
+_CUSTOMER = PathParam(name="customer", prefix="cus_", what="customer")
+_SUBSCRIPTION = PathParam(name="subscription", prefix="sub_", what="subscription")
+_decode_customer = object_decoder(Customer, "customer")
+_decode_subscription = object_decoder(Subscription, "subscription")
+
+CUSTOMER_CREATE: Operation[CustomerCreateParams, Customer] = Operation(
+    name="customers.create",
+    method="POST",
+    path="/v1/customers",
+    guard=guard_customer_create,
+    encode=encode,
+    decode=_decode_customer,
+)
+CUSTOMER_UPDATE: Operation[CustomerUpdateParams, Customer] = Operation(
+    name="customers.update",
+    method="POST",
+    path="/v1/customers/{customer}",
+    path_params=(_CUSTOMER,),
+    guard=guard_customer_update,
+    encode=encode,
+    decode=_decode_customer,
+)
+CUSTOMER_RETRIEVE: Operation[CustomerRetrieveParams, Customer] = Operation(
+    name="customers.retrieve",
+    method="GET",
+    path="/v1/customers/{customer}",
+    path_params=(_CUSTOMER,),
+    guard=guard_customer_retrieve,
+    encode=encode_query,
+    decode=_decode_customer,
+)
+SUBSCRIPTION_RETRIEVE: Operation[SubscriptionRetrieveParams, Subscription] = Operation(
+    name="subscriptions.retrieve",
+    method="GET",
+    path="/v1/subscriptions/{subscription}",
+    path_params=(_SUBSCRIPTION,),
+    guard=guard_subscription_retrieve,
+    encode=encode_query,
+    decode=_decode_subscription,
+)
+SUBSCRIPTION_LIST: Operation[SubscriptionListParams, Page[Subscription]] = Operation(
+    name="subscriptions.list",
+    method="GET",
+    path="/v1/subscriptions",
+    guard=guard_subscription_list,
+    encode=encode_query,
+    decode=page_decoder(Subscription, "subscription"),
+    lists=True,
+)

@@ -23,8 +23,6 @@ from urllib.parse import parse_qsl, quote
 
 import attrs
 
-from lattice_stripe.core.billing import RESPONSE_TYPES as _BILLING_TYPES
-from lattice_stripe.core.billing import ExpandableId, Price
 from lattice_stripe.core.errors import EventDecodeError, ResponseDecodeError
 from lattice_stripe.core.params import (
     AfterCompletion,
@@ -407,6 +405,10 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
 
 def _make_converter(detailed: bool) -> "cattrs.Converter":
     import cattrs
+
+    # Built on first use, like the converter: importing the core builds no billing value.
+    from lattice_stripe.core.billing import RESPONSE_TYPES as _BILLING_TYPES
+    from lattice_stripe.core.billing import ExpandableId, Price
 
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)

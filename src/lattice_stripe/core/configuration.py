@@ -16,11 +16,18 @@ from typing import Any, Literal, NoReturn, cast
 
 import attrs
 
+from lattice_stripe.core.codec import decode_configuration, decode_configuration_page
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.guard import check_return_url
-from lattice_stripe.core.shape import structure
+from lattice_stripe.core.operations import Operation, PathParam, encode_query
+from lattice_stripe.core.session import Configuration, Page
+from lattice_stripe.core.shape import encode, structure
 
 __all__ = [
+    "CONFIGURATION_CREATE",
+    "CONFIGURATION_LIST",
+    "CONFIGURATION_RETRIEVE",
+    "CONFIGURATION_UPDATE",
     "AdjustableQuantity",
     "BusinessProfile",
     "ENSURE_METADATA_KEY",
@@ -623,3 +630,48 @@ def with_ensure_key(desired: ConfigurationCreateParams, key: str) -> Configurati
     if not isinstance(key, str) or not key or len(key) > 500:
         _fail("key", "expected a non-empty string of at most 500 characters naming the portal")
     return attrs.evolve(desired, metadata={**(desired.metadata or {}), ENSURE_METADATA_KEY: key})
+
+
+# -- the operations --------------------------------------------------------------
+# Defined beside their params, so that importing the core builds no configuration value:
+# lattice_stripe loads this module on the first configuration call.
+
+_CONFIGURATION = PathParam(name="configuration", prefix="bpc_", what="portal configuration")
+_CONFIGURATIONS = "/v1/billing_portal/configurations"
+
+
+CONFIGURATION_CREATE: Operation[ConfigurationCreateParams, Configuration] = Operation(
+    name="billing_portal.configurations.create",
+    method="POST",
+    path=_CONFIGURATIONS,
+    guard=guard_configuration_create,
+    encode=encode,
+    decode=decode_configuration,
+)
+CONFIGURATION_UPDATE: Operation[ConfigurationUpdateParams, Configuration] = Operation(
+    name="billing_portal.configurations.update",
+    method="POST",
+    path=_CONFIGURATIONS + "/{configuration}",
+    path_params=(_CONFIGURATION,),
+    guard=guard_configuration_update,
+    encode=encode,
+    decode=decode_configuration,
+)
+CONFIGURATION_RETRIEVE: Operation[ConfigurationRetrieveParams, Configuration] = Operation(
+    name="billing_portal.configurations.retrieve",
+    method="GET",
+    path=_CONFIGURATIONS + "/{configuration}",
+    path_params=(_CONFIGURATION,),
+    guard=guard_configuration_retrieve,
+    encode=encode_query,
+    decode=decode_configuration,
+)
+CONFIGURATION_LIST: Operation[ConfigurationListParams, Page[Configuration]] = Operation(
+    name="billing_portal.configurations.list",
+    method="GET",
+    path=_CONFIGURATIONS,
+    guard=guard_configuration_list,
+    encode=encode_query,
+    decode=decode_configuration_page,
+    lists=True,
+)

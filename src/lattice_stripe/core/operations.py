@@ -15,59 +15,20 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 
-from lattice_stripe.core.billing import (
-    Customer,
-    CustomerCreateParams,
-    CustomerRetrieveParams,
-    CustomerUpdateParams,
-    Subscription,
-    SubscriptionListParams,
-    SubscriptionRetrieveParams,
-    guard_customer_create,
-    guard_customer_retrieve,
-    guard_customer_update,
-    guard_subscription_list,
-    guard_subscription_retrieve,
-)
-from lattice_stripe.core.codec import (
-    decode_configuration,
-    decode_configuration_page,
-    decode_session,
-    encode_session_params,
-    object_decoder,
-    page_decoder,
-)
-from lattice_stripe.core.configuration import (
-    ConfigurationCreateParams,
-    ConfigurationListParams,
-    ConfigurationRetrieveParams,
-    ConfigurationUpdateParams,
-    guard_configuration_create,
-    guard_configuration_list,
-    guard_configuration_retrieve,
-    guard_configuration_update,
-)
+from lattice_stripe.core.codec import decode_session, encode_session_params
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.guard import guard
 from lattice_stripe.core.params import SessionCreateParams
-from lattice_stripe.core.session import Configuration, Page, Session
+from lattice_stripe.core.session import Page, Session
 from lattice_stripe.core.shape import encode
 
 __all__ = [
-    "CONFIGURATION_CREATE",
-    "CONFIGURATION_LIST",
-    "CONFIGURATION_RETRIEVE",
-    "CONFIGURATION_UPDATE",
-    "CUSTOMER_CREATE",
-    "CUSTOMER_RETRIEVE",
-    "CUSTOMER_UPDATE",
     "SESSION_CREATE",
-    "SUBSCRIPTION_LIST",
-    "SUBSCRIPTION_RETRIEVE",
     "Decoder",
     "Guard",
     "Operation",
     "PathParam",
+    "encode_query",
     "next_page_params",
 ]
 
@@ -188,96 +149,7 @@ SESSION_CREATE: Operation[SessionCreateParams, Session] = Operation(
     decode=decode_session,
 )
 
-_CONFIGURATION = PathParam(name="configuration", prefix="bpc_", what="portal configuration")
-_CONFIGURATIONS = "/v1/billing_portal/configurations"
 
-
-def _encode_query(params: object) -> bytes:
+def encode_query(params: object) -> bytes:
+    """The query string of a GET operation's params (``expand[]=``, ``created[gte]=``)."""
     return encode(params, query=True)
-
-
-CONFIGURATION_CREATE: Operation[ConfigurationCreateParams, Configuration] = Operation(
-    name="billing_portal.configurations.create",
-    method="POST",
-    path=_CONFIGURATIONS,
-    guard=guard_configuration_create,
-    encode=encode,
-    decode=decode_configuration,
-)
-CONFIGURATION_UPDATE: Operation[ConfigurationUpdateParams, Configuration] = Operation(
-    name="billing_portal.configurations.update",
-    method="POST",
-    path=_CONFIGURATIONS + "/{configuration}",
-    path_params=(_CONFIGURATION,),
-    guard=guard_configuration_update,
-    encode=encode,
-    decode=decode_configuration,
-)
-CONFIGURATION_RETRIEVE: Operation[ConfigurationRetrieveParams, Configuration] = Operation(
-    name="billing_portal.configurations.retrieve",
-    method="GET",
-    path=_CONFIGURATIONS + "/{configuration}",
-    path_params=(_CONFIGURATION,),
-    guard=guard_configuration_retrieve,
-    encode=_encode_query,
-    decode=decode_configuration,
-)
-CONFIGURATION_LIST: Operation[ConfigurationListParams, Page[Configuration]] = Operation(
-    name="billing_portal.configurations.list",
-    method="GET",
-    path=_CONFIGURATIONS,
-    guard=guard_configuration_list,
-    encode=_encode_query,
-    decode=decode_configuration_page,
-    lists=True,
-)
-
-_CUSTOMER = PathParam(name="customer", prefix="cus_", what="customer")
-_SUBSCRIPTION = PathParam(name="subscription", prefix="sub_", what="subscription")
-_decode_customer = object_decoder(Customer, "customer")
-_decode_subscription = object_decoder(Subscription, "subscription")
-
-CUSTOMER_CREATE: Operation[CustomerCreateParams, Customer] = Operation(
-    name="customers.create",
-    method="POST",
-    path="/v1/customers",
-    guard=guard_customer_create,
-    encode=encode,
-    decode=_decode_customer,
-)
-CUSTOMER_UPDATE: Operation[CustomerUpdateParams, Customer] = Operation(
-    name="customers.update",
-    method="POST",
-    path="/v1/customers/{customer}",
-    path_params=(_CUSTOMER,),
-    guard=guard_customer_update,
-    encode=encode,
-    decode=_decode_customer,
-)
-CUSTOMER_RETRIEVE: Operation[CustomerRetrieveParams, Customer] = Operation(
-    name="customers.retrieve",
-    method="GET",
-    path="/v1/customers/{customer}",
-    path_params=(_CUSTOMER,),
-    guard=guard_customer_retrieve,
-    encode=_encode_query,
-    decode=_decode_customer,
-)
-SUBSCRIPTION_RETRIEVE: Operation[SubscriptionRetrieveParams, Subscription] = Operation(
-    name="subscriptions.retrieve",
-    method="GET",
-    path="/v1/subscriptions/{subscription}",
-    path_params=(_SUBSCRIPTION,),
-    guard=guard_subscription_retrieve,
-    encode=_encode_query,
-    decode=_decode_subscription,
-)
-SUBSCRIPTION_LIST: Operation[SubscriptionListParams, Page[Subscription]] = Operation(
-    name="subscriptions.list",
-    method="GET",
-    path="/v1/subscriptions",
-    guard=guard_subscription_list,
-    encode=_encode_query,
-    decode=page_decoder(Subscription, "subscription"),
-    lists=True,
-)
