@@ -55,6 +55,7 @@ __all__ = [
     "guard_configuration_retrieve",
     "guard_configuration_update",
     "plan_update",
+    "default_configuration_json",
     "default_features_json",
     "with_ensure_key",
 ]
@@ -73,6 +74,33 @@ CancellationOption = Literal[
 ProrationBehavior = Literal["always_invoice", "create_prorations", "none"]
 SubscriptionUpdate = Literal["price", "promotion_code", "quantity"]
 MAX_PRODUCTS = 10
+
+
+def default_configuration_json(
+    *, id: str, created: int, livemode: bool, is_default: bool
+) -> dict[str, Any]:
+    """A ``billing_portal.configuration`` as Stripe returns one just created without options:
+    active, every feature off, no business profile (a fresh copy each call)."""
+    return {
+        "id": id,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "created": created,
+        "default_return_url": None,
+        "features": default_features_json(),
+        "is_default": is_default,
+        "livemode": livemode,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": created,
+    }
 
 
 def default_features_json() -> dict[str, Any]:

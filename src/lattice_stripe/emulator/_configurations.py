@@ -21,7 +21,7 @@ from lattice_stripe.core.configuration import (
     CustomerUpdate,
     ProrationBehavior,
     SubscriptionUpdate,
-    default_features_json,
+    default_configuration_json,
 )
 from lattice_stripe.emulator._api import REQUEST_ID, form, json_response, query
 from lattice_stripe.emulator._engine import EMULATOR
@@ -198,26 +198,9 @@ _order = itertools.count()
 
 def new_configuration(now: int, livemode: bool) -> JSON:
     """A configuration with Stripe's defaults: active, not the default, every feature off."""
-    return {
-        "id": new_id("bpc"),
-        "object": "billing_portal.configuration",
-        "active": True,
-        "application": None,
-        "business_profile": {
-            "headline": None,
-            "privacy_policy_url": None,
-            "terms_of_service_url": None,
-        },
-        "created": now,
-        "default_return_url": None,
-        "features": default_features_json(),
-        "is_default": False,
-        "livemode": livemode,
-        "login_page": {"enabled": False, "url": None},
-        "metadata": {},
-        "name": None,
-        "updated": now,
-    }
+    return default_configuration_json(
+        id=new_id("bpc"), created=now, livemode=livemode, is_default=False
+    )
 
 
 async def _params(request: web.Request, schema: Hash) -> dict[str, Any]:

@@ -8,7 +8,7 @@ field Stripe does not send (yet) may be added, to test how a client treats it.
 import json
 from typing import Any
 
-from lattice_stripe.core.configuration import default_features_json
+from lattice_stripe.core.configuration import default_configuration_json
 
 __all__ = [
     "TEST_PORTAL_URL",
@@ -56,30 +56,11 @@ def configuration_response(**fields: Any) -> dict[str, Any]:
     The defaults are a new account's default configuration: invoice history on, every other
     feature off, no business profile. A feature passed replaces the default's whole.
     """
-    return {
-        "id": "bpc_1LatticeStripeTesting",
-        "object": "billing_portal.configuration",
-        "active": True,
-        "application": None,
-        "business_profile": {
-            "headline": None,
-            "privacy_policy_url": None,
-            "terms_of_service_url": None,
-        },
-        "created": 1_700_000_000,
-        "default_return_url": None,
-        "features": {
-            **default_features_json(),
-            "invoice_history": {"enabled": True},
-        },
-        "is_default": True,
-        "livemode": False,
-        "login_page": {"enabled": False, "url": None},
-        "metadata": {},
-        "name": None,
-        "updated": 1_700_000_000,
-        **fields,
-    }
+    document = default_configuration_json(
+        id="bpc_1LatticeStripeTesting", created=1_700_000_000, livemode=False, is_default=True
+    )
+    document["features"]["invoice_history"] = {"enabled": True}
+    return {**document, **fields}
 
 
 def configuration_body(**fields: Any) -> bytes:
