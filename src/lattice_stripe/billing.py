@@ -12,8 +12,9 @@ the order in which events arrived.
 """
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from lattice_stripe.client import AsyncClient, Client, _options
 from lattice_stripe.core.billing import (
     CUSTOMER_CREATE,
     CUSTOMER_RETRIEVE,
@@ -35,9 +36,6 @@ from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.operations import Operation, PathParam, next_page_params
 from lattice_stripe.core.session import Page
 
-if TYPE_CHECKING:
-    from lattice_stripe.client import AsyncClient, Client
-
 __all__ = [
     "AsyncCustomers",
     "AsyncSubscriptions",
@@ -50,12 +48,6 @@ __all__ = [
 R = TypeVar("R")
 CustomerParams = CustomerCreateParams | Mapping[str, object]
 ListParams = SubscriptionListParams | Mapping[str, object] | None
-
-
-def _options(options: dict[str, Any]) -> CallOptions:
-    from lattice_stripe.client import _options as checked  # one home for the option rules
-
-    return checked(options)
 
 
 def _first_page(

@@ -28,8 +28,8 @@ import attrs
 from lattice_stripe.core.codec import object_decoder, page_decoder
 from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.operations import Operation, PathParam, encode_query
-from lattice_stripe.core.session import NO_EXTRA, Page, to_dict
-from lattice_stripe.core.shape import encode, structure
+from lattice_stripe.core.session import Page, extra_field, to_dict
+from lattice_stripe.core.shape import encode, list_field, structure
 
 __all__ = [
     "CUSTOMER_CREATE",
@@ -72,10 +72,6 @@ ExpandableId = NewType("ExpandableId", str)
 """The ID of a referenced object; an expanded object is read as its ``id``."""
 
 
-def _extra() -> Any:
-    return attrs.field(default=NO_EXTRA, repr=False, eq=False)
-
-
 class _Value:
     def to_dict(self) -> dict[str, Any]:
         """Every field as Stripe's JSON shape, unknown fields included."""
@@ -94,7 +90,7 @@ class Recurring(_Value):
     interval_count: int | None = None
     usage_type: str | None = None
     meter: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -114,7 +110,7 @@ class Price(_Value):
     livemode: bool | None = None
     created: int | None = None
     metadata: dict[str, Any] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +119,7 @@ class PauseCollection(_Value):
 
     behavior: str
     resumes_at: int | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +129,7 @@ class CancellationDetails(_Value):
     reason: str | None = None
     feedback: str | None = None
     comment: str | None = attrs.field(default=None, repr=False)
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -149,7 +145,7 @@ class SubscriptionItem(_Value):
     created: int | None = None
     subscription: str | None = None
     metadata: dict[str, Any] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -161,7 +157,7 @@ class SubscriptionItems(_Value):
     total_count: int | None = None
     url: str | None = None
     object: str = "list"
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
     def __iter__(self) -> Iterator[SubscriptionItem]:
         return iter(self.data)
@@ -212,7 +208,7 @@ class Subscription(_Value):
     cancellation_details: CancellationDetails | None = None
     items: SubscriptionItems = SubscriptionItems()
     metadata: dict[str, Any] | None = attrs.field(default=None, repr=False)
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
     @property
     def current_period_end(self) -> int | None:
@@ -234,7 +230,7 @@ class Card(_Value):
     exp_month: int | None = None
     exp_year: int | None = None
     country: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +250,7 @@ class PaymentMethod(_Value):
     card: Card | None = None
     billing_details: dict[str, Any] | None = attrs.field(default=None, repr=False)
     metadata: dict[str, Any] | None = attrs.field(default=None, repr=False)
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -267,7 +263,7 @@ class Address(_Value):
     line2: str | None = None
     postal_code: str | None = None
     state: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -276,7 +272,7 @@ class CustomerInvoiceSettings(_Value):
 
     default_payment_method: ExpandableId | None = None
     footer: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -302,7 +298,7 @@ class Customer(_Value):
     test_clock: ExpandableId | None = None
     deleted: bool | None = None
     metadata: dict[str, Any] | None = attrs.field(default=None, repr=False)
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
     @property
     def default_payment_method(self) -> str | None:
@@ -331,14 +327,6 @@ RESPONSE_TYPES: tuple[type, ...] = (
 # -- params --------------------------------------------------------------------------
 
 
-def _tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _list(**rules: Any) -> Any:
-    return attrs.field(default=None, converter=_tuple, metadata=rules)
-
-
 def _text(max_length: int) -> Any:
     return attrs.field(default=None, repr=False, metadata={"max_length": max_length})
 
@@ -365,9 +353,9 @@ class CustomerCreateParams:
     phone: str | None = _text(20)
     address: AddressParams | None = attrs.field(default=None, repr=False)
     metadata: Mapping[str, str] | None = attrs.field(default=None, repr=False)
-    preferred_locales: tuple[str, ...] | None = _list()
+    preferred_locales: tuple[str, ...] | None = list_field()
     test_clock: str | None = attrs.field(default=None, metadata={"prefix": "clock_"})
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -380,22 +368,22 @@ class CustomerUpdateParams:
     phone: str | None = _text(20)
     address: AddressParams | None = attrs.field(default=None, repr=False)
     metadata: Mapping[str, str] | None = attrs.field(default=None, repr=False)
-    preferred_locales: tuple[str, ...] | None = _list()
-    expand: tuple[str, ...] | None = _list()
+    preferred_locales: tuple[str, ...] | None = list_field()
+    expand: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
 class CustomerRetrieveParams:
     """``GET /v1/customers/{customer}``: only ``expand``."""
 
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
 class SubscriptionRetrieveParams:
     """``GET /v1/subscriptions/{subscription}``: only ``expand``."""
 
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 SubscriptionListStatus = Literal[
@@ -424,7 +412,7 @@ class SubscriptionListParams:
     limit: int | None = attrs.field(default=None, metadata={"minimum": 1})
     starting_after: str | None = attrs.field(default=None, metadata={"prefix": "sub_"})
     ending_before: str | None = attrs.field(default=None, metadata={"prefix": "sub_"})
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 # -- the rules an annotation cannot state --------------------------------------------

@@ -21,7 +21,7 @@ from lattice_stripe.core.errors import ValidationError
 from lattice_stripe.core.guard import check_return_url
 from lattice_stripe.core.operations import Operation, PathParam, encode_query
 from lattice_stripe.core.session import Configuration, Page
-from lattice_stripe.core.shape import encode, structure
+from lattice_stripe.core.shape import encode, list_field, list_to_tuple, structure
 
 __all__ = [
     "CONFIGURATION_CREATE",
@@ -128,14 +128,6 @@ def default_features_json() -> dict[str, Any]:
     }
 
 
-def _tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _list(**rules: Any) -> Any:
-    return attrs.field(default=None, converter=_tuple, metadata=rules)
-
-
 def _url() -> Any:
     return attrs.field(default=None, metadata={"url": True, "clearable": True})
 
@@ -154,7 +146,7 @@ class CustomerUpdateFeature:
     """Let customers change their details; an empty ``allowed_updates`` allows none."""
 
     enabled: bool | None = None
-    allowed_updates: tuple[CustomerUpdate, ...] | None = _list()
+    allowed_updates: tuple[CustomerUpdate, ...] | None = list_field()
 
     @classmethod
     def allowing(cls, *updates: CustomerUpdate) -> "CustomerUpdateFeature":
@@ -184,8 +176,8 @@ class CancellationReason:
     """Ask why a customer cancels, from ``options`` (and, on endive, custom feedback options)."""
 
     enabled: bool
-    options: tuple[CancellationOption, ...] | None = _list()
-    feedback_options: tuple[str, ...] | None = _list()
+    options: tuple[CancellationOption, ...] | None = list_field()
+    feedback_options: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -239,7 +231,9 @@ class ProductOption:
     """A product (``prod_``) whose ``prices`` (``price_``) customers may switch between."""
 
     product: str = attrs.field(metadata={"prefix": "prod_"})
-    prices: tuple[str, ...] = attrs.field(converter=_tuple, metadata={"item_prefix": "price_"})
+    prices: tuple[str, ...] = attrs.field(
+        converter=list_to_tuple, metadata={"item_prefix": "price_"}
+    )
     adjustable_quantity: AdjustableQuantity | None = None
 
     @classmethod
@@ -267,7 +261,7 @@ class ScheduleCondition:
 class ScheduleAtPeriodEnd:
     """The conditions under which updates wait for the end of the period."""
 
-    conditions: tuple[ScheduleCondition, ...] | None = _list()
+    conditions: tuple[ScheduleCondition, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -275,8 +269,8 @@ class SubscriptionUpdateFeature:
     """Let customers change plans: which changes, for which products (at most 10)."""
 
     enabled: bool | None = None
-    default_allowed_updates: tuple[SubscriptionUpdate, ...] | None = _list()
-    products: tuple[ProductOption, ...] | None = _list(max_items=MAX_PRODUCTS)
+    default_allowed_updates: tuple[SubscriptionUpdate, ...] | None = list_field()
+    products: tuple[ProductOption, ...] | None = list_field(max_items=MAX_PRODUCTS)
     proration_behavior: ProrationBehavior | None = None
     billing_cycle_anchor: Literal["now", "unchanged"] | None = None
     schedule_at_period_end: ScheduleAtPeriodEnd | None = None
@@ -311,7 +305,7 @@ class PauseDuration:
     """How long a pause lasts: ``indefinite``, or one of ``interval_options``."""
 
     type: Literal["indefinite", "interval_options"]
-    interval_options: tuple[PauseIntervalOption, ...] | None = _list()
+    interval_options: tuple[PauseIntervalOption, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -351,7 +345,7 @@ class ConfigurationCreateParams:
     login_page: LoginPage | None = None
     metadata: Mapping[str, str] | None = None
     name: str | None = attrs.field(default=None, metadata={"max_length": 256, "clearable": True})
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
     @classmethod
     def self_service(
@@ -390,7 +384,7 @@ class ConfigurationUpdateParams:
     login_page: LoginPage | None = None
     metadata: Mapping[str, str] | None = None
     name: str | None = attrs.field(default=None, metadata={"max_length": 256, "clearable": True})
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -402,14 +396,14 @@ class ConfigurationListParams:
     limit: int | None = attrs.field(default=None, metadata={"minimum": 1})
     starting_after: str | None = attrs.field(default=None, metadata={"prefix": "bpc_"})
     ending_before: str | None = attrs.field(default=None, metadata={"prefix": "bpc_"})
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 @attrs.frozen(kw_only=True)
 class ConfigurationRetrieveParams:
     """``GET /v1/billing_portal/configurations/{configuration}``: only ``expand``."""
 
-    expand: tuple[str, ...] | None = _list()
+    expand: tuple[str, ...] | None = list_field()
 
 
 # -- the rules an annotation cannot state --------------------------------------------

@@ -17,9 +17,11 @@ the fields its flow takes; the encoder writes Stripe's ``flow_data[type]`` and
 sub-hash from the variant.
 """
 
-from typing import Any, ClassVar, Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 import attrs
+
+from lattice_stripe.core.shape import list_to_tuple
 
 __all__ = [
     "AFTER_COMPLETION_TYPES",
@@ -65,13 +67,8 @@ Locale = Literal[
 LOCALES: frozenset[str] = frozenset(get_args(Locale))
 
 
-def _list_to_tuple(value: Any) -> Any:
-    """A list becomes a tuple; anything else is kept as given, for the guard to judge."""
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _expand(value: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    result: tuple[str, ...] = _list_to_tuple(value)
+    result: tuple[str, ...] = list_to_tuple(value)
     return result
 
 
@@ -136,14 +133,14 @@ class UpdateConfirmDiscount:
 def _items(
     value: list[UpdateConfirmItem] | tuple[UpdateConfirmItem, ...],
 ) -> tuple[UpdateConfirmItem, ...]:
-    result: tuple[UpdateConfirmItem, ...] = _list_to_tuple(value)
+    result: tuple[UpdateConfirmItem, ...] = list_to_tuple(value)
     return result
 
 
 def _discounts(
     value: list[UpdateConfirmDiscount] | tuple[UpdateConfirmDiscount, ...] | None,
 ) -> tuple[UpdateConfirmDiscount, ...] | None:
-    result: tuple[UpdateConfirmDiscount, ...] | None = _list_to_tuple(value)
+    result: tuple[UpdateConfirmDiscount, ...] | None = list_to_tuple(value)
     return result
 
 

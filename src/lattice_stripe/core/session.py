@@ -60,7 +60,8 @@ NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 T = TypeVar("T")
 
 
-def _extra() -> Any:
+def extra_field() -> Any:
+    """The ``extra`` field of a response value: the unknown keys Stripe sent, kept, not shown."""
     return attrs.field(default=NO_EXTRA, repr=False, eq=False)
 
 
@@ -69,7 +70,7 @@ class FlowHostedConfirmation:
     """``flow.after_completion.hosted_confirmation``."""
 
     custom_message: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -77,7 +78,7 @@ class FlowRedirect:
     """``flow.after_completion.redirect``."""
 
     return_url: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +88,7 @@ class FlowAfterCompletion:
     type: str
     hosted_confirmation: FlowHostedConfirmation | None = None
     redirect: FlowRedirect | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -95,7 +96,7 @@ class FlowCouponOffer:
     """``flow.subscription_cancel.retention.coupon_offer``."""
 
     coupon: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +105,7 @@ class FlowRetention:
 
     type: str
     coupon_offer: FlowCouponOffer | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +114,7 @@ class FlowSubscriptionCancel:
 
     subscription: str
     retention: FlowRetention | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -121,7 +122,7 @@ class FlowSubscriptionUpdate:
     """``flow.subscription_update``."""
 
     subscription: str
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +132,7 @@ class FlowUpdateConfirmItem:
     id: str | None = None
     price: str | None = None
     quantity: int | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -140,7 +141,7 @@ class FlowUpdateConfirmDiscount:
 
     coupon: str | None = None
     promotion_code: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -150,7 +151,7 @@ class FlowSubscriptionUpdateConfirm:
     subscription: str
     items: tuple[FlowUpdateConfirmItem, ...] = ()
     discounts: tuple[FlowUpdateConfirmDiscount, ...] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -158,14 +159,14 @@ class FlowSubscriptionPause:
     """``flow.subscription_pause``."""
 
     subscription: str
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
 class FlowCustomerUpdate:
     """``flow.customer_update`` (no fields yet)."""
 
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -179,7 +180,7 @@ class Flow:
     subscription_update_confirm: FlowSubscriptionUpdateConfirm | None = None
     subscription_pause: FlowSubscriptionPause | None = None
     customer_update: FlowCustomerUpdate | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -189,7 +190,7 @@ class ConfigurationBusinessProfile:
     headline: str | None = None
     privacy_policy_url: str | None = None
     terms_of_service_url: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -198,7 +199,7 @@ class ConfigurationCustomerUpdate:
 
     enabled: bool
     allowed_updates: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -206,7 +207,7 @@ class ConfigurationInvoiceHistory:
     """``features.invoice_history``."""
 
     enabled: bool
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -215,7 +216,7 @@ class ConfigurationPaymentMethodUpdate:
 
     enabled: bool
     payment_method_configuration: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -225,7 +226,7 @@ class ConfigurationCancellationReason:
     enabled: bool
     options: tuple[str, ...] = ()
     feedback_options: tuple[str, ...] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -236,7 +237,7 @@ class ConfigurationSubscriptionCancel:
     mode: str | None = None
     proration_behavior: str | None = None
     cancellation_reason: ConfigurationCancellationReason | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -246,7 +247,7 @@ class ConfigurationAdjustableQuantity:
     enabled: bool
     minimum: int | None = None
     maximum: int | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -256,7 +257,7 @@ class ConfigurationProduct:
     product: str
     prices: tuple[str, ...] = ()
     adjustable_quantity: ConfigurationAdjustableQuantity | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -264,7 +265,7 @@ class ConfigurationScheduleCondition:
     """One of ``schedule_at_period_end.conditions``."""
 
     type: str
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -272,7 +273,7 @@ class ConfigurationScheduleAtPeriodEnd:
     """``features.subscription_update.schedule_at_period_end``."""
 
     conditions: tuple[ConfigurationScheduleCondition, ...] = ()
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -286,7 +287,7 @@ class ConfigurationSubscriptionUpdate:
     billing_cycle_anchor: str | None = None
     schedule_at_period_end: ConfigurationScheduleAtPeriodEnd | None = None
     trial_update_behavior: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -295,7 +296,7 @@ class ConfigurationPauseIntervalOption:
 
     interval: str
     interval_count: int | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -304,7 +305,7 @@ class ConfigurationPauseDuration:
 
     type: str
     interval_options: tuple[ConfigurationPauseIntervalOption, ...] = ()
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -313,7 +314,7 @@ class ConfigurationSubscriptionPause:
 
     enabled: bool | None = None
     duration: ConfigurationPauseDuration | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -326,7 +327,7 @@ class ConfigurationFeatures:
     subscription_cancel: ConfigurationSubscriptionCancel | None = None
     subscription_update: ConfigurationSubscriptionUpdate | None = None
     subscription_pause: ConfigurationSubscriptionPause | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -335,7 +336,7 @@ class ConfigurationLoginPage:
 
     enabled: bool
     url: str | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -360,7 +361,7 @@ class Configuration:
     default_return_url: str | None = None
     metadata: dict[str, Any] | None = None
     application: str | dict[str, Any] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as Stripe's JSON shape, unknown fields included."""
@@ -374,7 +375,7 @@ class SessionAfterExpiration:
 
     type: str
     customer_login: dict[str, Any] | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen(kw_only=True, getstate_setstate=False)
@@ -399,7 +400,7 @@ class Session(Unpicklable):
     on_behalf_of: str | None = None
     flow: Flow | None = attrs.field(default=None, repr=False)
     after_expiration: SessionAfterExpiration | None = None
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as Stripe's JSON shape, ``url`` and unknown fields included."""
@@ -420,7 +421,7 @@ class Page(Generic[T]):
     has_more: bool
     url: str
     object: str = "list"
-    extra: Mapping[str, Any] = _extra()
+    extra: Mapping[str, Any] = extra_field()
 
 
 def to_dict(value: Any) -> Any:

@@ -49,6 +49,8 @@ __all__ = [
     "exact_copy",
     "fields_of",
     "keys_of",
+    "list_field",
+    "list_to_tuple",
     "structure",
 ]
 
@@ -262,6 +264,16 @@ def _kind(value: object) -> str:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def list_to_tuple(value: Any) -> Any:
+    """A list becomes a tuple; anything else is kept as given, for the guard to judge."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def list_field(**rules: Any) -> Any:
+    """An optional list field of a params class (stored as a tuple), with its ``rules``."""
+    return attrs.field(default=None, converter=list_to_tuple, metadata=rules)
 
 
 def structure(cls: type[T], raw: object, path: str, url_check: UrlCheck) -> T:
