@@ -25,6 +25,8 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from lattice_stripe.core.config import (
     API_VERSION,
     DEFAULT_BASE_URL,
@@ -580,17 +582,8 @@ class AsyncSessions:
         return await self._client._run(self._client._flow(SESSION_CREATE, params, options))
 
 
-_OPTION_NAMES = frozenset(
-    {
-        "api_key",
-        "idempotency_key",
-        "stripe_account",
-        "stripe_version",
-        "timeout",
-        "deadline",
-        "max_retries",
-    }
-)
+# The per-call options are CallOptions' fields: read from it, not listed again.
+_OPTION_NAMES = frozenset(field.name for field in attrs.fields(CallOptions))
 
 
 def _options(options: dict[str, Any]) -> CallOptions:
