@@ -724,3 +724,26 @@ def test_the_sync_driver_leaves_no_flow_open(ending: str) -> None:
             client._run(flow)
     assert flow.gi_frame is None
     assert closed[-1] == "finished"
+
+
+def test_keyword_call_options_are_exactly_call_options_fields() -> None:
+    """Resources taking options as keywords accept each CallOptions field and refuse any other."""
+    valid: dict[str, object] = {
+        "api_key": API_KEY,
+        "idempotency_key": "key-1",
+        "stripe_account": "acct_1Options",
+        "stripe_version": "2026-10-28.endive",
+        "timeout": 5.0,
+        "deadline": 5.0,
+        "max_retries": 0,
+    }
+    assert set(valid) == {field.name for field in attrs.fields(CallOptions)}
+    fake = RecordingTransport()
+    client = Client(API_KEY, transport=fake)
+    WANTED = {"features": {"invoice_history": {"enabled": True}}}
+    with pytest.raises(TypeError, match=r"unknown call option\(s\): idempotencykey"):
+        client.billing_portal.configurations.create(wanted, idempotencykey="k")
+    assert fake.requests == []
+    for name, value in valid.items():
+        client.billing_portal.configurations.create(wanted, **{name: value})
+    assert len(fake.requests) == len(valid)
