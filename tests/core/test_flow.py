@@ -740,7 +740,7 @@ def test_keyword_call_options_are_exactly_call_options_fields() -> None:
     assert set(valid) == {field.name for field in attrs.fields(CallOptions)}
     fake = RecordingTransport()
     client = Client(API_KEY, transport=fake)
-    WANTED = {"features": {"invoice_history": {"enabled": True}}}
+    wanted = {"features": {"invoice_history": {"enabled": True}}}
     with pytest.raises(TypeError, match=r"unknown call option\(s\): idempotencykey"):
         client.billing_portal.configurations.create(wanted, idempotencykey="k")
     assert fake.requests == []
